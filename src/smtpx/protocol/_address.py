@@ -1,0 +1,113 @@
+"""Mailbox addresses and paths (RFC 5321 §4.1.2, RFC 6531 §3.3).
+
+Theory of operation: ``parse_path`` reads ``<...>`` at the start of a MAIL or
+RCPT argument and returns the mailbox inside it as written, plus the rest of the
+argument (the ESMTP parameters). A source route (``<@a,@b:user@c>``) is accepted
+and dropped (RFC 5321 Appendix C). Quoted local parts and address literals,
+``[192.0.2.1]`` and ``[IPv6:2001:db8::1]``, are kept verbatim. Non-ASCII
+characters are allowed only when the transaction uses SMTPUTF8 (RFC 6531 §3.3);
+the caller decides that, from :func:`is_ascii`.
+
+Failures raise :class:`Refused` with the reply a server sends (501 for syntax,
+553 5.6.7 for UTF-8 without SMTPUTF8); the client turns them into
+LocalProtocolError.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ._errors import Refused
+from ._events import Reply
+from ._limits import Limits
+
+# RFC 6531 §3.3: UTF-8 characters; lone surrogates are not characters.
+_UTF8 = "\u0080-\ud7ff\ue000-\U0010ffff"
+_ATEXT = rf"[A-Za-z0-9!#$%&'*+\-/=?^_`{{|}}~{_UTF8}]"
+_DOT_STRING = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
+# RFC 5321 §4.1.2 QcontentSMTP: qtextSMTP or a backslash pair.
+_QUOTED = rf'"(?:[\x20\x21\x23-\x5b\x5d-\x7e{_UTF8}]|\\[\x20-\x7e])*"'
+_LET_DIG = rf"[A-Za-z0-9{_UTF8}]"
+_SUB_DOMAIN = rf"{_LET_DIG}(?:[A-Za-z0-9\-{_UTF8}]*{_LET_DIG})?"
+_DOMAIN = rf"{_SUB_DOMAIN}(?:\.{_SUB_DOMAIN})*"
+_LITERAL = r"\[[\x21-\x5a\x5e-\x7e]+\]"
+_MAILBOX = rf"(?:{_DOT_STRING}|{_QUOTED})@(?:{_DOMAIN}|{_LITERAL})"
+_ADL = rf"@{_DOMAIN}(?:,@{_DOMAIN})*:"
+
+_PATH = re.compile(rf"<(?:{_ADL})?({_MAILBOX})>")
+# The common case, ASCII dot-atoms and a plain domain, matched more cheaply.
+_A = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
+_L = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_PLAIN_PATH = re.compile(rf"<({_A}(?:\.{_A})*@{_L}(?:\.{_L})*)>")
+_MAILBOX_ONLY = re.compile(_MAILBOX)
+_GENERAL_LITERAL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?:[\x21-\x5a\x5e-\x7e]+")
+
+SYNTAX_SENDER = Reply(501, "5.1.7", "Bad sender address syntax")
+SYNTAX_RECIPIENT = Reply(501, "5.1.3", "Bad recipient address syntax")
+# RFC 6531 §3.5: a UTF-8 address without SMTPUTF8 gets 553 5.6.7.
+NEEDS_SMTPUTF8 = Reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")
+
+
+def _check_literal(domain: str) -> bool:
+    """RFC 5321 §4.1.3: IPv4, ``IPv6:`` or a general tagged literal."""
+    inner = domain[1:-1]
+    if inner[:5].upper() == "IPV6:":
+        try:
+            ipaddress.IPv6Address(inner[5:])
+        except ValueError:
+            return False
+        return True
+    if ":" in inner:
+        return _GENERAL_LITERAL.fullmatch(inner) is not None
+    try:
+        ipaddress.IPv4Address(inner)
+    except ValueError:
+        return False
+    return True
+
+
+def check_mailbox(mailbox: str, limits: Limits, syntax: Reply) -> None:
+    """Length and literal checks on a mailbox that matched the grammar."""
+    local, _, domain = mailbox.rpartition("@")
+    if domain.startswith("[") and not _check_literal(domain):
+        raise Refused(syntax)
+    # RFC 5321 §4.5.3.1: limits are in octets, so UTF-8 addresses count bytes.
+    if len(local.encode("utf-8")) > limits.local_part:
+        raise Refused(Reply(syntax.code, syntax.status, "Local part too long"))
+    if len(domain.encode("utf-8")) > limits.domain:
+        raise Refused(Reply(syntax.code, syntax.status, "Domain too long"))
+    # RFC 5321 §4.5.3.1.3: the path, with its brackets, at most 256 octets.
+    if len(mailbox.encode("utf-8")) + 2 > limits.path:
+        raise Refused(Reply(syntax.code, syntax.status, "Path too long"))
+
+
+def parse_path(argument: str, limits: Limits, *, sender: bool) -> tuple[str, str]:
+    """Split ``<path> params`` into the mailbox and the parameter text.
+
+    ``sender`` selects MAIL's rules (``<>`` allowed) rather than RCPT's
+    (``<Postmaster>`` allowed, RFC 5321 §4.1.1.3). Whether a non-ASCII
+    mailbox is allowed depends on SMTPUTF8, which the caller checks.
+    """
+    syntax = SYNTAX_SENDER if sender else SYNTAX_RECIPIENT
+    if sender and argument.startswith("<>"):
+        mailbox, rest = "", argument[2:]
+    elif not sender and argument[:12].lower() == "<postmaster>":
+        mailbox, rest = argument[1:11], argument[12:]
+    else:
+        match = _PLAIN_PATH.match(argument) or _PATH.match(argument)
+        if match is None:
+            raise Refused(syntax)
+        mailbox, rest = match.group(1), argument[match.end() :]
+        # Most mailboxes are short ASCII without a literal: no limit can bite.
+        short = min(limits.local_part, limits.domain, limits.path - 2)
+        if len(mailbox) > short or "[" in mailbox or not mailbox.isascii():
+            check_mailbox(mailbox, limits, syntax)
+    if rest and rest[0] != " ":
+        raise Refused(syntax)
+    return mailbox, rest.lstrip(" ")
+
+
+def is_mailbox(text: str) -> bool:
+    """True when ``text`` is a mailbox per RFC 5321 §4.1.2 (RFC 6531 with UTF-8)."""
+    return _MAILBOX_ONLY.fullmatch(text) is not None
