@@ -243,3 +243,10 @@ def test_content_pieces_that_are_empty_or_a_lone_cr_write_nothing_yet() -> None:
     assert client.send(MessageData(b"\r")) == b""
     assert client.send(MessageData(b"\n.x")) == b"\r\n..x"
     assert client.send(EndOfMessage()) == b"\r\n.\r\n"
+
+
+def test_utf8_sender_with_other_parameters_but_no_smtputf8_gets_553() -> None:
+    server = server_after(EHLO)
+    (event,) = exchange(server, "MAIL FROM:<jürgen@example.org> SIZE=10\r\n".encode())
+    assert isinstance(event, Rejected)
+    assert (event.reply.code, event.reply.status) == (553, "5.6.7")

@@ -10,8 +10,10 @@ code, enhanced status and state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
+from tests.protocol.dialogue import EXTENSIONS
 
 from smtpx.protocol import (
     CLIENT,
@@ -50,18 +52,8 @@ from smtpx.protocol import (
 )
 from smtpx.protocol._replies import format_reply
 
-EVERYTHING = Extensions(
-    size=10_000_000,
-    eightbitmime=True,
-    pipelining=True,
-    smtputf8=True,
-    enhancedstatuscodes=True,
-    starttls=True,
-    auth=("PLAIN", "LOGIN", "EXTERNAL"),
-    chunking=True,
-    binarymime=True,
-    dsn=True,
-)
+# Every extension smtpx knows, with one more AUTH mechanism for these tests.
+EVERYTHING = replace(EXTENSIONS, auth=("PLAIN", "LOGIN", "EXTERNAL"))
 EHLO_REPLY = EVERYTHING.ehlo_reply("mx.example")
 REJECT, NORMALIZE = BareLineEndings.REJECT, BareLineEndings.NORMALIZE
 

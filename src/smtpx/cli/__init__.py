@@ -12,9 +12,12 @@ from typing import IO, Any
 
 import click
 
-__all__ = ["EX_USAGE", "main"]
+from ._exits import EX_USAGE
+from ._probe import probe
+from ._send import send
+from ._sendmail import sendmail
 
-EX_USAGE = 64  # sysexits.h: the command was used incorrectly
+__all__ = ["EX_USAGE", "main"]
 
 
 class _UsageError(click.UsageError):
@@ -71,3 +74,7 @@ def main(ctx: click.Context) -> None:
         # Bare `smtpx`: the help text is the useful answer, but no command was given.
         click.echo(ctx.get_help(), err=True)
         ctx.exit(EX_USAGE)
+
+
+for _command in (send, probe, sendmail):
+    main.add_command(_command)

@@ -90,19 +90,22 @@ def parse_path(argument: str, limits: Limits, *, sender: bool) -> tuple[str, str
     mailbox is allowed depends on SMTPUTF8, which the caller checks.
     """
     syntax = SYNTAX_SENDER if sender else SYNTAX_RECIPIENT
-    if sender and argument.startswith("<>"):
+    match = _PLAIN_PATH.match(argument)
+    if match is not None:
+        mailbox, rest = match.group(1), argument[match.end() :]
+        # Short ASCII dot-atoms with a plain domain: only a length limit can bite.
+        if len(mailbox) > min(limits.local_part, limits.domain, limits.path - 2):
+            check_mailbox(mailbox, limits, syntax)
+    elif sender and argument.startswith("<>"):
         mailbox, rest = "", argument[2:]
     elif not sender and argument[:12].lower() == "<postmaster>":
         mailbox, rest = argument[1:11], argument[12:]
     else:
-        match = _PLAIN_PATH.match(argument) or _PATH.match(argument)
+        match = _PATH.match(argument)
         if match is None:
             raise Refused(syntax)
         mailbox, rest = match.group(1), argument[match.end() :]
-        # Most mailboxes are short ASCII without a literal: no limit can bite.
-        short = min(limits.local_part, limits.domain, limits.path - 2)
-        if len(mailbox) > short or "[" in mailbox or not mailbox.isascii():
-            check_mailbox(mailbox, limits, syntax)
+        check_mailbox(mailbox, limits, syntax)
     if rest and rest[0] != " ":
         raise Refused(syntax)
     return mailbox, rest.lstrip(" ")

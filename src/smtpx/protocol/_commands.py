@@ -88,7 +88,11 @@ def _mail(argument: str, ctx: Context) -> Command:
     if argument[:5].upper() != "FROM:":
         raise _syntax("MAIL FROM:<address>")
     mailbox, params = parse_path(argument[5:].lstrip(" "), ctx.limits, sender=True)
-    fields = parse_mail_params(params, ctx.extensions, ctx.limits) if params else {}
+    if not params:
+        if not mailbox.isascii():
+            raise Refused(NEEDS_SMTPUTF8)
+        return MailFrom(mailbox)
+    fields = parse_mail_params(params, ctx.extensions, ctx.limits)
     if not mailbox.isascii() and "smtputf8" not in fields:
         raise Refused(NEEDS_SMTPUTF8)
     return MailFrom(mailbox, **fields)
@@ -98,10 +102,11 @@ def _rcpt(argument: str, ctx: Context) -> Command:
     if argument[:3].upper() != "TO:":
         raise _syntax("RCPT TO:<address>")
     mailbox, params = parse_path(argument[3:].lstrip(" "), ctx.limits, sender=False)
-    fields = parse_rcpt_params(params, ctx.extensions) if params else {}
     if not mailbox.isascii() and not ctx.smtputf8:
         raise Refused(NEEDS_SMTPUTF8)
-    return RcptTo(mailbox, **fields)
+    if not params:
+        return RcptTo(mailbox)
+    return RcptTo(mailbox, **parse_rcpt_params(params, ctx.extensions))
 
 
 def _bdat(argument: str, ctx: Context) -> Command:

@@ -38,7 +38,7 @@ from ._extensions import Extensions
 from ._limits import Limits
 from ._receivebuffer import ReceiveBuffer
 from ._replies import format_reply
-from ._state import ALLOWED, State, after_reply
+from ._state import ALLOWED, TRANSITIONS, State
 
 BAD_SEQUENCE = Reply(503, "5.5.1", "Bad sequence of commands")
 NO_SERVICE = Reply(503, "5.5.1", "No SMTP service here")
@@ -65,9 +65,10 @@ _FITTING: dict[str, frozenset[int]] = {
 }
 _FINAL = frozenset({2, 4, 5})
 # Commands that are in sequence but may still be refused: see _not_possible.
-_CONDITIONAL = frozenset({"RCPT", "DATA", "BDAT", "STARTTLS", "AUTH"})
+_CONDITIONAL = frozenset({"BDAT", "STARTTLS", "AUTH"})
 _AUTH, _CLOSED, _ERROR, _STARTTLS = State.AUTH, State.CLOSED, State.ERROR, State.STARTTLS
 _READY = State.READY
+_STOPPED = frozenset({_ERROR, _CLOSED, _STARTTLS})
 _NOTHING: frozenset[str] = frozenset()
 _CONTROL = re.compile(rb"[\r\n\0]")
 _END_OF_MESSAGE = EndOfMessage()
@@ -146,12 +147,10 @@ class ServerEngine:
         if self._owed is not None:
             return PAUSED
         state = self.state
-        if state is _ERROR:
-            raise LocalProtocolError("the connection is in the ERROR state")
-        if state is _CLOSED:
-            return ConnectionClosed()
-        if state is _STARTTLS:
-            return PAUSED
+        if state in _STOPPED:
+            if state is _ERROR:
+                raise LocalProtocolError("the connection is in the ERROR state")
+            return ConnectionClosed() if state is _CLOSED else PAUSED
         try:
             if self._dot is not None:
                 return self._read_dot(self._dot)
@@ -369,7 +368,8 @@ class ServerEngine:
 
     def _after(self, step: str, reply: Reply) -> None:
         old = self.state
-        state = after_reply(old, step, reply.code)
+        code = reply.code
+        state = TRANSITIONS.get((old, step, code // 100), old) if code != 421 else _CLOSED
         effect = self._effects.get(step)
         if effect is not None:
             effect(reply)
@@ -396,6 +396,8 @@ class ServerEngine:
     def _after_rcpt(self, reply: Reply) -> None:
         if reply.is_positive:
             self._accepted += 1
+            if self._accepted == self.limits.recipients:
+                self._enter(self.state)
         else:
             self._refused += 1
 
@@ -414,6 +416,11 @@ class ServerEngine:
     def _enter(self, state: State) -> None:
         self.state = state
         self._allowed_now = _UNCONDITIONAL.get(state, _NOTHING)
+        if self._accepted >= self.limits.recipients or (
+            self._mail is not None and self._mail.body == "BINARYMIME"
+        ):
+            # RCPT and DATA need a look at the transaction: see _not_possible.
+            self._allowed_now = self._allowed_now - {"RCPT", "DATA"}
 
     def start_tls(self) -> bytes:
         """The TLS handshake is done: start over (RFC 3207 §4.2)."""

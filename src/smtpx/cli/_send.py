@@ -1,0 +1,130 @@
+"""`smtpx send`: compose or read a message and send it, saying what became of it."""
+
+from __future__ import annotations
+
+from email.message import Message
+from typing import Any
+
+import click
+
+from ..client import Client, MessageError, MissingInput, SendResult, SMTPError, compose
+from ..client._message import read_message
+from ._exits import EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, exit_code
+from ._options import connection_options, make_client
+
+
+def _header(value: str) -> tuple[str, str]:
+    name, colon, text = value.partition(":")
+    if not colon or not name.strip():
+        raise click.BadParameter(f"{value!r}: expected 'Name: value'")
+    return name.strip(), text.strip()
+
+
+@click.command()
+@click.option("--server", required=True, metavar="HOST[:PORT]", help="The SMTP server.")
+@click.option("--from", "sender", metavar="ADDR", help="Envelope sender and From header.")
+@click.option("--to", multiple=True, metavar="ADDR", help="A recipient (To); repeatable.")
+@click.option("--cc", multiple=True, metavar="ADDR", help="A recipient (Cc); repeatable.")
+@click.option("--bcc", multiple=True, metavar="ADDR", help="A hidden recipient; repeatable.")
+@click.option("--subject", default="", help="The Subject header.")
+@click.option("--body", help="The text body.")
+@click.option("--body-file", type=click.Path(dir_okay=False), help="Read the text body here.")
+@click.option("--html-file", type=click.Path(dir_okay=False), help="An HTML body.")
+@click.option("--attach", multiple=True, type=click.Path(dir_okay=False), help="Attach a file.")
+@click.option("--header", multiple=True, metavar="'Name: value'", help="An extra header.")
+@click.option(
+    "--message",
+    "message_file",
+    type=click.Path(dir_okay=False),
+    help="Send this .eml file as it is (the envelope from its headers unless given).",
+)
+@click.option("-v", "--transcript", is_flag=True, help="Show the whole dialogue.")
+@connection_options
+def send(**options: Any) -> None:
+    """Send one message and print one line per recipient."""
+    client = make_client(options["server"], options)
+    try:
+        message, sender, recipients = _message(options)
+        code = _deliver(client, message, sender, recipients, options["transcript"])
+    except MessageError as error:
+        click.echo(f"smtpx send: {error}", err=True)
+        code = exit_code(error)
+    raise SystemExit(code)
+
+
+def _message(options: dict[str, Any]) -> tuple[Message, str | None, list[str] | None]:
+    recipients = [*options["to"], *options["cc"], *options["bcc"]]
+    if options["message_file"]:
+        message = read_message(options["message_file"])
+        return message, options["sender"], recipients or None
+    if not options["sender"]:
+        raise click.UsageError("--from is required unless --message is given")
+    if not recipients:
+        raise click.UsageError("give at least one --to, --cc or --bcc")
+    if options["body"] is not None and options["body_file"]:
+        raise click.UsageError("give --body or --body-file, not both")
+    text = options["body"]
+    if options["body_file"]:
+        text = _read_text(options["body_file"])
+    html = _read_text(options["html_file"]) if options["html_file"] else None
+    message = compose(
+        sender=options["sender"],
+        to=options["to"],
+        cc=options["cc"],
+        bcc=options["bcc"],
+        subject=options["subject"],
+        text=text if text is not None or html is not None else "",
+        html=html,
+        attachments=options["attach"],
+        headers=[_header(value) for value in options["header"]],
+    )
+    return message, None, None
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except FileNotFoundError:
+        raise MissingInput(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise MessageError(f"{path}: cannot read it as UTF-8 text: {error}") from None
+
+
+def _deliver(
+    client: Client,
+    message: Message,
+    sender: str | None,
+    recipients: list[str] | None,
+    transcript: bool,
+) -> int:
+    result: SendResult | None = None
+    failure: SMTPError | None = None
+    try:
+        with client:
+            result = client.send_message(message, sender, recipients)
+    except SMTPError as error:
+        failure = error
+        result = getattr(error, "result", None)
+    if transcript:
+        for line in client.transcript:
+            click.echo(line)
+    if result is not None:
+        _report(result)
+    if failure is not None:
+        click.echo(f"smtpx send: {failure}", err=True)
+        return exit_code(failure)
+    assert result is not None
+    if result.refused:
+        transient = any(reply.is_transient for reply in result.refused.values())
+        return EX_TEMPFAIL if transient else EX_UNAVAILABLE
+    return EX_OK
+
+
+def _report(result: SendResult) -> None:
+    for address, reply in result.accepted.items():
+        click.echo(f"accepted  {address}  {reply}")
+    for address, reply in result.refused.items():
+        click.echo(f"refused   {address}  {reply}")
+    if result.reply is not None and result.accepted:
+        click.echo(f"message   {result.reply}")

@@ -1,0 +1,164 @@
+"""``AsyncClient``: the asyncio sender, the same procedures as ``Client``.
+
+It runs the procedures of ``_steps`` with asyncio streams: ``Write`` is a write
+and a drain, ``Read`` a read under that step's timeout, ``UpgradeTls`` is
+``StreamWriter.start_tls``. Errors are mapped as in the blocking client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from email.message import Message
+from types import TracebackType
+from typing import TypeVar
+
+from ..protocol import Expn, Help, Noop, Quit, Reply, Rset, Vrfy
+from . import _steps
+from ._base import ClientBase
+from ._errors import ConnectionFailed, SMTPError
+from ._result import SendResult
+from ._session import TLSMode
+from ._submission import transaction
+from ._sync import io_errors
+from ._tls import TLSInfo
+
+T = TypeVar("T")
+_READ = 65536
+
+
+class AsyncClient(ClientBase):
+    """Send mail over SMTP from asyncio code.
+
+    >>> async with AsyncClient("mx.example", 25) as smtp:  # doctest: +SKIP
+    ...     result = await smtp.send_message(message)
+    """
+
+    _reader: asyncio.StreamReader | None = None
+    _writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> Reply:
+        """Connect, read the greeting, EHLO, STARTTLS and AUTH as configured."""
+        options = self._session.options
+        implicit = options.tls is TLSMode.IMPLICIT
+        with io_errors(options.host, options.port):
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    options.host,
+                    options.port,
+                    ssl=self.ssl_context if implicit else None,
+                    server_hostname=self.server_hostname if implicit else None,
+                    local_addr=options.source_address,
+                ),
+                options.timeouts.connect,
+            )
+        if implicit:
+            self._note_tls()
+        try:
+            await self._run(_steps.open_session(self._session))
+        except SMTPError:
+            await self.close()
+            raise
+        assert self._session.greeting is not None
+        return self._session.greeting
+
+    async def close(self) -> None:
+        """Close the connection without QUIT."""
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 5)
+
+    async def __aenter__(self) -> AsyncClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._writer is not None and error is None:
+            with contextlib.suppress(SMTPError):
+                await self.quit()
+        await self.close()
+
+    # --- commands --------------------------------------------------------------------
+
+    async def send_message(
+        self,
+        message: Message | bytes,
+        sender: str | None = None,
+        recipients: Iterable[str] | None = None,
+        *,
+        ret: str | None = None,
+        envid: str | None = None,
+        notify: Iterable[str] | None = None,
+    ) -> SendResult:
+        """Send one message; see ``smtpx.client`` for what is taken from where."""
+        prepared = transaction(message, sender, recipients, ret=ret, envid=envid, notify=notify)
+        return await self._run(_steps.transaction(self._session, prepared))
+
+    async def noop(self) -> Reply:
+        return await self._run(_steps.simple(self._session, Noop()))
+
+    async def rset(self) -> Reply:
+        return await self._run(_steps.simple(self._session, Rset()))
+
+    async def vrfy(self, address: str) -> Reply:
+        return await self._run(_steps.simple(self._session, Vrfy(address)))
+
+    async def expn(self, mailing_list: str) -> Reply:
+        return await self._run(_steps.simple(self._session, Expn(mailing_list)))
+
+    async def help(self, topic: str = "") -> Reply:
+        return await self._run(_steps.simple(self._session, Help(topic)))
+
+    async def quit(self) -> Reply:
+        """QUIT, then close."""
+        try:
+            return await self._run(_steps.simple(self._session, Quit()))
+        finally:
+            await self.close()
+
+    # --- I/O -----------------------------------------------------------------------------
+
+    async def _run(self, step: _steps.Step[T]) -> T:
+        if self._writer is None:
+            raise ConnectionFailed("not connected")
+        options = self._session.options
+        try:
+            with io_errors(options.host, options.port):
+                try:
+                    request = next(step)
+                    while True:
+                        request = step.send(await self._do(request))
+                except StopIteration as stop:
+                    done: T = stop.value
+        except ConnectionFailed:
+            await self.close()
+            raise
+        return done
+
+    async def _do(self, request: _steps.IO) -> bytes:
+        reader, writer = self._reader, self._writer
+        assert reader is not None
+        assert writer is not None
+        if isinstance(request, _steps.Read):
+            return await asyncio.wait_for(reader.read(_READ), request.timeout)
+        if isinstance(request, _steps.Write):
+            writer.write(request.data)
+            await asyncio.wait_for(writer.drain(), self._session.options.timeouts.data_block)
+            return b""
+        await writer.start_tls(self.ssl_context, server_hostname=self.server_hostname)
+        self._note_tls()
+        return b""
+
+    def _note_tls(self) -> None:
+        assert self._writer is not None
+        ssl_object = self._writer.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self._tls_started(TLSInfo.of(ssl_object))

@@ -1,0 +1,175 @@
+"""``Client``: the blocking sender, on plain sockets, no event loop.
+
+It runs the procedures of ``_steps`` with a socket: each ``Write`` is a
+``sendall``, each ``Read`` a ``recv`` under that step's timeout, ``UpgradeTls``
+wraps the socket. OS, TLS and timeout errors become smtpx errors in one place
+(``io_errors``), as httpcore does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterable, Iterator
+from email.message import Message
+from types import TracebackType
+from typing import TypeVar
+
+from ..protocol import Expn, Help, Noop, Quit, Reply, Rset, Vrfy
+from . import _steps
+from ._base import ClientBase
+from ._errors import ConnectionFailed, SMTPError, Timeout, TLSFailure
+from ._result import SendResult
+from ._session import TLSMode
+from ._submission import transaction
+from ._tls import TLSInfo
+
+T = TypeVar("T")
+_READ = 65536
+
+
+@contextlib.contextmanager
+def io_errors(host: str, port: int) -> Iterator[None]:
+    """Map the OS's errors to smtpx's, which say whether to try again."""
+    try:
+        yield
+    except TimeoutError as error:
+        raise Timeout(f"{host}:{port} did not answer in time") from error
+    except ssl.SSLCertVerificationError as error:
+        raise TLSFailure(
+            f"TLS certificate of {host} not accepted: {error.verify_message}"
+        ) from error
+    except ssl.SSLError as error:
+        raise TLSFailure(f"TLS with {host}:{port} failed: {error.reason or error}") from error
+    except OSError as error:
+        raise ConnectionFailed(f"{host}:{port}: {error.strerror or error}") from error
+
+
+class Client(ClientBase):
+    """Send mail over SMTP from blocking code.
+
+    >>> with Client("mx.example", 25) as smtp:  # doctest: +SKIP
+    ...     result = smtp.send_message(message)
+    """
+
+    _sock: socket.socket | None = None
+
+    # --- the session -------------------------------------------------------------
+
+    def connect(self) -> Reply:
+        """Connect, read the greeting, EHLO, STARTTLS and AUTH as configured."""
+        options = self._session.options
+        with io_errors(options.host, options.port):
+            self._sock = socket.create_connection(
+                (options.host, options.port),
+                timeout=options.timeouts.connect,
+                source_address=options.source_address,
+            )
+            if options.tls is TLSMode.IMPLICIT:
+                self._upgrade()
+        try:
+            self._run(_steps.open_session(self._session))
+        except SMTPError:
+            self.close()
+            raise
+        assert self._session.greeting is not None
+        return self._session.greeting
+
+    def close(self) -> None:
+        """Close the connection without QUIT."""
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> Client:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._sock is not None and error is None:
+            with contextlib.suppress(SMTPError):
+                self.quit()
+        self.close()
+
+    # --- commands --------------------------------------------------------------------
+
+    def send_message(
+        self,
+        message: Message | bytes,
+        sender: str | None = None,
+        recipients: Iterable[str] | None = None,
+        *,
+        ret: str | None = None,
+        envid: str | None = None,
+        notify: Iterable[str] | None = None,
+    ) -> SendResult:
+        """Send one message; see ``smtpx.client`` for what is taken from where."""
+        prepared = transaction(message, sender, recipients, ret=ret, envid=envid, notify=notify)
+        return self._run(_steps.transaction(self._session, prepared))
+
+    def noop(self) -> Reply:
+        return self._run(_steps.simple(self._session, Noop()))
+
+    def rset(self) -> Reply:
+        return self._run(_steps.simple(self._session, Rset()))
+
+    def vrfy(self, address: str) -> Reply:
+        return self._run(_steps.simple(self._session, Vrfy(address)))
+
+    def expn(self, mailing_list: str) -> Reply:
+        return self._run(_steps.simple(self._session, Expn(mailing_list)))
+
+    def help(self, topic: str = "") -> Reply:
+        return self._run(_steps.simple(self._session, Help(topic)))
+
+    def quit(self) -> Reply:
+        """QUIT, then close."""
+        try:
+            return self._run(_steps.simple(self._session, Quit()))
+        finally:
+            self.close()
+
+    # --- I/O -----------------------------------------------------------------------------
+
+    def _run(self, step: _steps.Step[T]) -> T:
+        if self._sock is None:
+            raise ConnectionFailed("not connected")
+        options = self._session.options
+        try:
+            with io_errors(options.host, options.port):
+                try:
+                    request = next(step)
+                    while True:
+                        request = step.send(self._do(request))
+                except StopIteration as stop:
+                    done: T = stop.value
+        except ConnectionFailed:
+            self.close()
+            raise
+        return done
+
+    def _do(self, request: _steps.IO) -> bytes:
+        sock = self._sock
+        assert sock is not None
+        if isinstance(request, _steps.Read):
+            sock.settimeout(request.timeout)
+            return sock.recv(_READ)
+        if isinstance(request, _steps.Write):
+            sock.settimeout(self._session.options.timeouts.data_block)
+            sock.sendall(request.data)
+            return b""
+        self._upgrade()
+        return b""
+
+    def _upgrade(self) -> None:
+        assert self._sock is not None
+        wrapped = self.ssl_context.wrap_socket(self._sock, server_hostname=self.server_hostname)
+        self._sock = wrapped
+        self._tls_started(TLSInfo.of(wrapped))

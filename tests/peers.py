@@ -1,0 +1,929 @@
+"""Real SMTP peers for the test suite: smtp-sink, a real Postfix, and aiosmtpd.
+
+Theory of operation. Every peer listens on loopback, on a port picked at run time
+(:func:`free_port`), and a fixture returns only once it answers (:func:`wait_for_port`,
+a bounded poll). Every wait in here has a deadline; nothing sleeps to synchronise.
+A peer that is not installed fails the test with the command that installs it: in
+CI a missing peer is a failure, never a skip (:func:`require_binary`).
+
+- ``tls_certs`` (session): a trustme CA and a server certificate for
+  :data:`SERVER_NAMES`, as PEM files and as ``ssl`` contexts.
+- ``smtp_sink``: a factory, ``start_sink(*options, dump=False) -> Sink``, running
+  Postfix's smtp-sink with fault options. See :class:`Sink` for what it advertises
+  and :func:`parse_sink_dump` for its dump format.
+- ``postfix`` (session) and ``fresh_postfix`` (the same server, its delivered mail
+  cleared first): a real Postfix smtpd. See :class:`Postfix` for its configuration
+  and :func:`strip_trace_headers` for the headers it adds.
+- ``aiosmtpd_server``: a factory, ``start(*, auth, auth_require_tls, tls,
+  require_starttls, smtputf8) -> AiosmtpdServer``, recording every envelope.
+
+The tests import this module as ``tests.peers``; tests/conftest.py registers it as
+a plugin so the fixtures are visible to every test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import re
+import select
+import shutil
+import socket
+import socketserver
+import ssl
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+LOOPBACK = "127.0.0.1"
+# The names the test server certificate covers; Postfix and aiosmtpd greet as MX_HOSTNAME.
+SERVER_NAMES = ("localhost", "127.0.0.1", "::1", "mx.example")
+MX_HOSTNAME = "mx.example"
+# The one account every AUTH-capable peer accepts.
+AUTH_USER = "alice"
+AUTH_PASSWORD = "wonderland"
+
+# Postfix is up in under 1 s here, checks included; the rest is headroom for a loaded CI.
+STARTUP_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+POLL_INTERVAL = 0.01
+
+SMTP_SINK = Path("/usr/sbin/smtp-sink")
+POSTFIX = Path("/usr/sbin/postfix")
+POSTSUPER = Path("/usr/sbin/postsuper")
+PIPE_DAEMON = Path("/usr/lib/postfix/sbin/pipe")
+INSTALL_HINT = "run `make peers` as root (it installs postfix, swaks, msmtp and curl)"
+
+
+class PeerUnavailable(Exception):
+    """A peer did not start, or did not answer within its deadline."""
+
+
+def require_binary(path: Path, package: str) -> None:
+    """Fail (never skip) the calling test when a peer's program is not installed."""
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(
+            f"{path} is missing (Debian package {package!r}): {INSTALL_HINT}", pytrace=False
+        )
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port that was free on ``host`` a moment ago (bind to port 0, ask, release)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(
+    host: str, port: int, deadline: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Return once ``host:port`` accepts a TCP connection; raise PeerUnavailable at ``deadline``.
+
+    ``deadline`` is a :func:`time.monotonic` instant, e.g. ``time.monotonic() + 5``.
+    With ``process``, give up as soon as that process exits (a peer that failed to
+    bind does not come back).
+    """
+    while True:
+        if process is not None and process.poll() is not None:
+            raise PeerUnavailable(f"{process.args!r} exited with status {process.returncode}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise PeerUnavailable(f"nothing accepted connections on {host}:{port} in time")
+        try:
+            with socket.create_connection((host, port), timeout=remaining):
+                return
+        except OSError:
+            time.sleep(min(POLL_INTERVAL, max(remaining, 0.0)))
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a peer we started and reap it: SIGTERM, then SIGKILL after STOP_TIMEOUT."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
+
+
+def _nobody() -> tuple[int, int, str]:
+    """uid, gid and group name of ``nobody``, the unprivileged user of smtp-sink and pipe(8)."""
+    entry = pwd.getpwnam("nobody")
+    return entry.pw_uid, entry.pw_gid, grp.getgrgid(entry.pw_gid).gr_name
+
+
+def _dir_for_nobody(prefix: str) -> Path:
+    """A new directory ``nobody`` can write to (pytest's own tmp dirs are root-only, 0700)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    if os.geteuid() == 0:
+        uid, gid, _ = _nobody()
+        os.chown(path, uid, gid)
+    return path
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsCerts:
+    """A throwaway CA and a server certificate for SERVER_NAMES, written as PEM files."""
+
+    ca: trustme.CA
+    server: trustme.LeafCert
+    ca_pem: Path
+    cert_chain_pem: Path
+    key_pem: Path
+
+    def server_ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.server.configure_cert(context)
+        return context
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """Verifies the peer against the test CA, host name checks included."""
+        return ssl.create_default_context(cafile=str(self.ca_pem))
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> TlsCerts:
+    """One CA and server certificate for the whole session (RSA key generation is slow)."""
+    ca = trustme.CA()
+    server = ca.issue_cert(*SERVER_NAMES)
+    directory = tmp_path_factory.mktemp("tls")
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    chain = directory / "server-chain.pem"
+    chain.write_bytes(b"".join(blob.bytes() for blob in server.cert_chain_pems))
+    server.private_key_pem.write_to_path(str(directory / "server-key.pem"))
+    return TlsCerts(ca, server, directory / "ca.pem", chain, directory / "server-key.pem")
+
+
+# --- smtp-sink ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SinkDump:
+    """One smtp-sink ``-d`` dump, split into the envelope records and the message."""
+
+    client_addr: str
+    client_proto: str
+    helo_args: str | None
+    mail_args: str
+    rcpt_args: tuple[str, ...]
+    message: bytes
+
+
+def parse_sink_dump(dump: bytes) -> SinkDump:
+    """Split a dump as smtp-sink 3.7 writes it (smtp-sink(1), DUMP FILE FORMAT)::
+
+        X-Client-Addr: 127.0.0.1
+        X-Client-Proto: ESMTP
+        X-Helo-Args: client.example           (only after HELO/EHLO)
+        X-Mail-Args: <a@example.com> BODY=8BITMIME     (MAIL's argument, verbatim)
+        X-Rcpt-Args: <b@example.org>          (one per RCPT, in order)
+        Received: from client.example ([127.0.0.1])
+        \tby smtp-sink (smtp-sink) with ESMTP id 69719a8b;
+        \tSat, 28 Nov 2026 04:17:54 +0000 (UTC)
+        <the message>
+        <one empty line>
+
+    Every line ends in LF. The message is NOT byte-exact: smtp-sink drops every CR
+    byte (so CRLF becomes LF and a bare CR vanishes) and the dot-stuffing dot; the
+    end-of-data line is not written. ``message`` is that text, the final empty line
+    removed. The file is complete before smtp-sink replies to the final ".".
+    """
+    lines = dump.split(b"\n")
+    records: dict[str, list[str]] = {}
+    index = 0
+    while index < len(lines) and lines[index].startswith(b"X-"):
+        name, _, value = lines[index].decode("utf-8", "surrogateescape").partition(": ")
+        records.setdefault(name, []).append(value)
+        index += 1
+    if not lines[index].startswith(b"Received: from ") or not dump.endswith(b"\n\n"):
+        raise ValueError(f"not an smtp-sink dump: {dump[:200]!r}")
+    message = b"\n".join(lines[index + 3 :])[:-1]  # Received: is 3 lines; drop the empty line
+    return SinkDump(
+        client_addr=records["X-Client-Addr"][0],
+        client_proto=records["X-Client-Proto"][0],
+        helo_args=records.get("X-Helo-Args", [None])[0],
+        mail_args=records["X-Mail-Args"][0],
+        rcpt_args=tuple(records.get("X-Rcpt-Args", [])),
+        message=message,
+    )
+
+
+@dataclass
+class Sink:
+    """A running ``smtp-sink``: a fast, discarding SMTP server with fault injection.
+
+    Its EHLO reply (Postfix 3.7.11), without options::
+
+        250-smtp-sink
+        250-PIPELINING            (-p removes it; -f and -r imply -p)
+        250-8BITMIME              (-8 removes it)
+        250-AUTH PLAIN LOGIN      (-a removes it; any AUTH command gets "250 2.0.0 Ok")
+        250-XCLIENT NAME HELO     (-C removes it)
+        250-XFORWARD NAME ADDR PROTO HELO   (-F removes it)
+        250-ENHANCEDSTATUSCODES   (-E removes it; error replies keep their 5.5.1)
+        250-DSN
+        250                       (the last line has no keyword: "250 " and CRLF)
+
+    No SIZE, STARTTLS, CHUNKING, SMTPUTF8. BDAT, STARTTLS and HELP get ``500 5.5.1
+    Error: unknown command``; MAIL and RCPT parameters are accepted unchecked (the
+    SMTPUTF8 keyword too, and 8-bit addresses). With ``-e`` EHLO itself is refused
+    (500). Faults: ``-f CMD`` 500 5.3.0, ``-r CMD`` 450 4.3.0 (CMD may be ``.``, the
+    end of data), ``-q CMD`` disconnect, ``-Q CMD`` 421 and disconnect.
+    """
+
+    host: str
+    port: int
+    options: tuple[str, ...]
+    process: subprocess.Popen[bytes]
+    dump_dir: Path | None = None
+
+    def dumps(self) -> list[bytes]:
+        """Every transaction dumped so far, oldest first (needs ``dump=True``).
+
+        smtp-sink creates a dump at MAIL and deletes it at RSET, so a transaction
+        still in progress shows up half written: read after the reply to ".".
+        A transaction whose "." was rejected (``-f .``/``-r .``) is still dumped.
+        """
+        if self.dump_dir is None:
+            raise RuntimeError("this sink does not dump: start it with start_sink(..., dump=True)")
+        found: list[tuple[int, str, bytes]] = []
+        for path in self.dump_dir.glob(f"{_DUMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):  # unlinked by a concurrent RSET
+                found.append((path.stat().st_mtime_ns, path.name, path.read_bytes()))
+        return [data for _, _, data in sorted(found)]
+
+
+_DUMP_PREFIX = "tx."
+
+
+class StartSink(Protocol):
+    def __call__(self, *options: str, dump: bool = False) -> Sink: ...
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[StartSink]:
+    """``start_sink(*options, dump=False)``: run smtp-sink with ``options``; stopped at teardown.
+
+    ``options`` go to smtp-sink as they are (``start_sink("-r", "RCPT")``). With
+    ``dump=True`` each transaction is written to a file, read with ``sink.dumps()``;
+    the fixture owns that directory, so ``-d``/``-D`` are not options here.
+    """
+    require_binary(SMTP_SINK, "postfix")
+    started: list[Sink] = []
+    scratch: list[Path] = []
+
+    def start_sink(*options: str, dump: bool = False) -> Sink:
+        if {"-d", "-D"} & set(options):
+            raise ValueError("use start_sink(..., dump=True) instead of -d/-D")
+        argv = [str(SMTP_SINK)]
+        if os.geteuid() == 0:
+            argv += ["-u", "nobody"]  # smtp-sink refuses to run as root without -u
+        dump_dir = None
+        if dump:
+            dump_dir = _dir_for_nobody("smtpx-sink-")
+            scratch.append(dump_dir)
+            # A strftime template: any % in the path itself is doubled.
+            argv += ["-d", str(dump_dir).replace("%", "%%") + "/" + _DUMP_PREFIX]
+        port = free_port()
+        argv += [*options, f"{LOOPBACK}:{port}", "256"]
+        with tempfile.TemporaryFile() as log:
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            sink = Sink(LOOPBACK, port, tuple(options), process, dump_dir)
+            started.append(sink)
+            try:
+                wait_for_port(LOOPBACK, port, time.monotonic() + STARTUP_TIMEOUT, process)
+            except PeerUnavailable as error:
+                log.seek(0)
+                said = log.read().decode("utf-8", "replace").strip()
+                raise PeerUnavailable(f"smtp-sink: {error}: {said}") from None
+        return sink
+
+    yield start_sink
+    for sink in started:
+        _stop_process(sink.process)
+    for path in scratch:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# --- Postfix -----------------------------------------------------------------------------
+
+# Mail for these domains (and their subdomains) is accepted and captured; any other
+# recipient is refused at RCPT with 554 5.7.1 Relay access denied.
+TEST_DOMAINS = ("example.com", "example.org", "example.net")
+_CONFIG_MARK = "# Written by the smtpx test suite (tests/peers.py)"
+_POSTFIX_ETC = Path("/etc/postfix")
+_CYRUS_SMTPD_CONF = _POSTFIX_ETC / "sasl" / "smtpd.conf"  # Debian's Postfix looks only here
+_MASTER_CF_DIST = Path("/usr/share/postfix/master.cf.dist")
+# Under /var: Postfix writes maillog_file only below maillog_file_prefixes.
+_RUN_DIR_PARENT, _RUN_DIR_PREFIX = "/var/tmp", "smtpx-postfix-"
+
+_MAIN_CF = """\
+{mark}: a throwaway Postfix for one test session.
+# Restored to what was here before when the session ends.
+compatibility_level = 3.6
+myhostname = {hostname}
+myorigin = $myhostname
+mydestination =
+inet_interfaces = {host}
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+# Test domains go to the "capture" pipe(8) service (master.cf); nothing else is accepted.
+relay_domains = {domains}
+relay_transport = capture
+default_transport = error:5.1.2 not a test domain
+smtpd_relay_restrictions = reject_unauth_destination
+# One delivery per recipient, so X-Original-To names it.
+capture_destination_recipient_limit = 1
+# Keep the message as sent: no header rewriting or added From/Date/Message-ID for
+# loopback clients, and no dropped headers (the default drops Bcc, Content-Length,
+# Resent-Bcc and Return-Path).
+local_header_rewrite_clients =
+message_drop_headers =
+# A strict peer: a bare LF anywhere gets 550 5.5.2 (and so every delivered line
+# ended in CRLF on the wire).
+smtpd_forbid_bare_newline = reject
+smtpd_forbid_bare_newline_exclusions =
+smtpd_error_sleep_time = 0
+in_flow_delay = 0
+alias_maps =
+alias_database =
+biff = no
+maillog_file = {maillog}
+smtpd_tls_cert_file = {cert_chain}
+smtpd_tls_key_file = {key}
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 1
+# AUTH PLAIN/LOGIN through Cyrus SASL, which asks a saslauthd (the test process).
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+smtpd_tls_auth_only = no
+"""
+
+_MASTER_CF_SERVICES = """\
+{mark}: the port-{port} smtpd above, and:
+# RFC 6409-style submission: STARTTLS before AUTH, AUTH before any recipient.
+{submission_port} inet n - n - - smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+# Every accepted message, once per recipient, into {mail_dir}.
+capture unix - n n - - pipe
+  flags=ORX null_sender= user=nobody:{group} argv={deliver} {mail_dir} ${{queue_id}}
+"""
+
+_CYRUS_CONF = """\
+pwcheck_method: saslauthd
+mech_list: PLAIN LOGIN
+saslauthd_path: {socket}
+"""
+
+# pipe(8) runs this as nobody with the message on stdin. It writes under a dot name
+# and renames, so a reader never sees half a message; 75 (EX_TEMPFAIL) defers.
+_DELIVER_SH = """\
+#!/bin/sh
+tmp="$1/.incoming.$2.$$"
+umask 022
+cat > "$tmp" && mv "$tmp" "$1/$2.$$" || exit 75
+"""
+
+
+def _postfix_command(*args: str, timeout: float = 30.0) -> tuple[int, str]:
+    """Run a Postfix command; return its exit status and what it printed.
+
+    Postfix commands print their diagnostics only when stderr is a terminal (else
+    they go to syslog, which this machine lacks), so the command gets a pty.
+    """
+    controller, terminal = os.openpty()
+    env = {**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    try:
+        process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env
+        )
+    finally:
+        os.close(terminal)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        # Read until the command exits, not until EOF: a daemon it starts may keep the pty.
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise PeerUnavailable(f"{' '.join(args)} still running after {timeout} s")
+            output += _read_ready(controller, wait=0.05)
+        output += _read_ready(controller, wait=0.0)
+    finally:
+        os.close(controller)
+    text = output.decode("utf-8", "replace").replace("\r\n", "\n").strip()
+    return process.returncode, text
+
+
+def _read_ready(fd: int, wait: float) -> bytes:
+    """What can be read from ``fd`` now (after up to ``wait`` seconds for the first byte)."""
+    data = bytearray()
+    for _ in range(1024):  # bounded: a command's output is a few lines
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        data += chunk
+        wait = 0.0
+    return bytes(data)
+
+
+class _SaslauthdHandler(socketserver.StreamRequestHandler):
+    """Cyrus saslauthd's wire protocol: four counted strings in, one counted reply out.
+
+    The client (libsasl2, inside Postfix's smtpd) sends login, password, service and
+    realm, each as a 2-byte big-endian length and the bytes; the reply is "OK" or
+    "NO reason", framed the same way.
+    """
+
+    timeout = 5.0
+
+    def handle(self) -> None:
+        fields = []
+        for _ in range(4):
+            (length,) = struct.unpack(">H", self.rfile.read(2))
+            fields.append(self.rfile.read(length))
+        login, password = fields[0], fields[1]
+        ok = (login, password) == (AUTH_USER.encode(), AUTH_PASSWORD.encode())
+        reply = b"OK" if ok else b"NO authentication failed"
+        self.wfile.write(struct.pack(">H", len(reply)) + reply)
+
+
+class _Saslauthd(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+@dataclass
+class Postfix:
+    """A real Postfix 3.7 smtpd on ``host:port``, configured by the test suite.
+
+    The machine's default instance (/etc/postfix) is rewritten for the session and
+    restored after it. ``port`` offers STARTTLS (the trustme certificate) and AUTH
+    PLAIN/LOGIN (user ``alice``, password ``wonderland``) without requiring either;
+    loopback clients may send without AUTH. ``submission_port`` requires STARTTLS
+    before AUTH and AUTH before RCPT. EHLO on ``port``::
+
+        250-mx.example  250-PIPELINING  250-SIZE 10240000  250-VRFY  250-ETRN
+        250-STARTTLS  250-AUTH PLAIN LOGIN  250-ENHANCEDSTATUSCODES  250-8BITMIME
+        250-DSN  250-SMTPUTF8  250 CHUNKING
+
+    Recipients in TEST_DOMAINS are accepted, others get 554 5.7.1 at RCPT. Each
+    accepted message is delivered once per recipient by pipe(8) into ``mail_dir``;
+    :meth:`wait_for_delivery` reads them. What Postfix does to a message on the way
+    (see :func:`strip_trace_headers` for the added headers):
+
+    - it stores lines, not line ends; the files end lines in LF and
+      :meth:`wait_for_delivery` puts CRLF back, which is exact since this smtpd
+      refuses bare LF (550 5.5.2);
+    - a bare CR inside a line arrives as a space;
+    - a message whose first line is not a header gets an empty line before it;
+    - nothing else: no header is dropped or rewritten, none added but the trace
+      (within message_size_limit, 10240000 bytes, and header_size_limit, 102400).
+
+    A DSN asked for with NOTIFY=SUCCESS is itself delivered (to the sender, when
+    that is in a test domain): one more file. Delivery is asynchronous: a few tens
+    of milliseconds after the reply to the end of data.
+    """
+
+    host: str
+    port: int
+    submission_port: int
+    run_dir: Path
+    mail_dir: Path
+    maillog: Path
+
+    def delivered(self) -> list[bytes]:
+        """The messages delivered so far, oldest first, with CRLF line ends."""
+        found: list[tuple[int, str, bytes]] = []
+        for path in self.mail_dir.iterdir():
+            if not path.name.startswith("."):
+                found.append((path.stat().st_mtime_ns, path.name, path.read_bytes()))
+        return [data.replace(b"\n", b"\r\n") for _, _, data in sorted(found)]
+
+    def wait_for_delivery(self, n: int, timeout: float = 10.0) -> list[bytes]:
+        """All delivered messages once there are at least ``n`` (one per recipient)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = self.delivered()
+            if len(messages) >= n:
+                return messages
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"Postfix delivered {len(messages)} of {n} messages in {timeout} s; "
+                    f"the end of {self.maillog}:\n{self.log_tail()}"
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def clear(self) -> None:
+        """Drop queued and delivered mail, so the next test starts from nothing."""
+        status, output = _postfix_command(str(POSTSUPER), "-d", "ALL")
+        if status != 0:
+            raise PeerUnavailable(f"`postsuper -d ALL` failed: {output}")
+        for path in self.mail_dir.iterdir():
+            path.unlink(missing_ok=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.maillog.read_text("utf-8", "replace")
+        except FileNotFoundError:
+            return "(no maillog yet)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def strip_trace_headers(delivered: bytes) -> bytes:
+    """The message as the client sent it: ``delivered`` without what Postfix added.
+
+    A delivered message starts with exactly these fields, in this order, then the
+    message as sent (whatever trace fields it carried itself are kept)::
+
+        Return-Path: <a@example.com>         (pipe flag R: the envelope sender; <> for the null one)
+        X-Original-To: b@example.org         (pipe flag O: this delivery's envelope recipient)
+        Received: from client.example (localhost [127.0.0.1])
+        \tby mx.example (Postfix) with ESMTP id 3B2F81601F4
+        \tfor <b@example.org>; Sat, 28 Nov 2026 04:19:56 +0000 (UTC)
+
+    The Received field has the "for <...>" clause only when the transaction had
+    one recipient; "with" is ESMTP, ESMTPS (TLS), ESMTPA (AUTH), ESMTPSA, SMTP
+    (HELO), or UTF8SMTP... when the client sent SMTPUTF8. Delivered-To is not
+    added: the pipe D flag would also bounce a message that already has one.
+    """
+    match = _POSTFIX_TRACE.match(delivered)
+    if match is None:
+        raise ValueError(f"no Postfix trace headers at the top of {delivered[:300]!r}")
+    return delivered[match.end() :]
+
+
+_POSTFIX_TRACE = re.compile(
+    rb"Return-Path: [^\r\n]*\r\nX-Original-To: [^\r\n]*\r\n"
+    rb"Received: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*"
+)
+
+
+def _saved(path: Path) -> bytes | None:
+    return path.read_bytes() if path.exists() else None
+
+
+def _restore(path: Path, content: bytes | None) -> None:
+    if content is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_bytes(content)
+
+
+def _postfix_running() -> bool:
+    if not (_POSTFIX_ETC / "main.cf").exists():
+        return False  # postfix(1) cannot even ask without a main.cf
+    status, _ = _postfix_command(str(POSTFIX), "status")
+    return status == 0
+
+
+def _stop_postfix() -> None:
+    """Stop the default instance; ``postfix abort`` does not sleep 1 s as ``stop`` does."""
+    _postfix_command(str(POSTFIX), "abort")
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _postfix_running():
+        if time.monotonic() > deadline:
+            _postfix_command(str(POSTFIX), "stop")  # waits 5 s, then kill -9
+            break
+        time.sleep(POLL_INTERVAL)
+
+
+def _write_main_cf(path: Path, text: str) -> None:
+    """Write main.cf dated 10 s ago: Postfix waits until a main.cf written less than
+    2 s ago "cools down" (dict_load_file_xt), which would cost 2 s per command."""
+    path.write_text(text)
+    cooled = time.time() - 10
+    os.utime(path, (cooled, cooled))
+
+
+def _master_cf(port: int, extra_services: str) -> str:
+    """Debian's master.cf.dist, smtpd on ``port``, nothing chrooted, plus ``extra_services``.
+
+    Nothing is chrooted so smtpd needs no copy of /etc files in the queue directory and
+    reaches the saslauthd socket by its real path.
+    """
+    lines = []
+    found = 0
+    for dist_line in _MASTER_CF_DIST.read_text().splitlines():
+        line = dist_line
+        if re.match(r"smtp\s+inet\s", line):
+            line = re.sub(r"^smtp(\s+)", f"{port}\\1", line)
+            found += 1
+        if line[:1] not in ("", "#", " ", "\t"):
+            line = re.sub(r"^((?:\S+\s+){4})y(?=\s)", r"\1n", line)  # 5th column: chroot
+        lines.append(line)
+    if found != 1:
+        raise PeerUnavailable("master.cf.dist has no single 'smtp inet' service to move")
+    return "\n".join(lines) + "\n" + extra_services
+
+
+@contextlib.contextmanager
+def _postfix_session(certs: TlsCerts) -> Iterator[Postfix]:
+    main_cf, master_cf = _POSTFIX_ETC / "main.cf", _POSTFIX_ETC / "master.cf"
+    originals = {path: _saved(path) for path in (main_cf, master_cf, _CYRUS_SMTPD_CONF)}
+    left_over = _CONFIG_MARK.encode() in (originals[main_cf] or b"")
+    if left_over:  # by a run that could not clean up: put back what Debian installs
+        originals[main_cf] = originals[_CYRUS_SMTPD_CONF] = None
+        originals[master_cf] = _MASTER_CF_DIST.read_bytes()
+    if _postfix_running():
+        if not left_over:
+            pytest.fail(f"a Postfix the test suite did not configure is running ({main_cf})")
+        _stop_postfix()
+    if left_over:
+        for stale in Path(_RUN_DIR_PARENT).glob(f"{_RUN_DIR_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    with contextlib.ExitStack() as cleanup:
+        for path, content in originals.items():
+            cleanup.callback(_restore, path, content)
+        run_dir = Path(tempfile.mkdtemp(prefix=_RUN_DIR_PREFIX, dir=_RUN_DIR_PARENT))
+        cleanup.callback(shutil.rmtree, run_dir, ignore_errors=True)
+        run_dir.chmod(0o755)
+        mail_dir = run_dir / "mail"
+        mail_dir.mkdir()
+        uid, gid, group = _nobody()
+        os.chown(mail_dir, uid, gid)
+        deliver = run_dir / "deliver.sh"
+        deliver.write_text(_DELIVER_SH)
+        deliver.chmod(0o755)
+        shutil.copyfile(certs.cert_chain_pem, run_dir / "server-chain.pem")
+        shutil.copyfile(certs.key_pem, run_dir / "server-key.pem")
+        (run_dir / "server-key.pem").chmod(0o600)  # smtpd reads it as root, before dropping
+        socket_path = run_dir / "saslauthd.sock"
+        saslauthd = _Saslauthd(str(socket_path), _SaslauthdHandler)
+        socket_path.chmod(0o666)  # smtpd connects as user postfix
+        threading.Thread(target=saslauthd.serve_forever, args=(0.05,), daemon=True).start()
+        cleanup.callback(saslauthd.server_close)
+        cleanup.callback(saslauthd.shutdown)
+
+        server = Postfix(LOOPBACK, free_port(), free_port(), run_dir, mail_dir, run_dir / "maillog")
+        while server.submission_port == server.port:
+            server.submission_port = free_port()
+        _write_main_cf(
+            main_cf,
+            _MAIN_CF.format(
+                mark=_CONFIG_MARK,
+                hostname=MX_HOSTNAME,
+                host=LOOPBACK,
+                domains=", ".join(TEST_DOMAINS),
+                maillog=server.maillog,
+                cert_chain=run_dir / "server-chain.pem",
+                key=run_dir / "server-key.pem",
+            ),
+        )
+        services = _MASTER_CF_SERVICES.format(
+            mark=_CONFIG_MARK,
+            port=server.port,
+            submission_port=server.submission_port,
+            group=group,
+            deliver=deliver,
+            mail_dir=mail_dir,
+        )
+        (_POSTFIX_ETC / "master.cf").write_text(_master_cf(server.port, services))
+        _CYRUS_SMTPD_CONF.parent.mkdir(exist_ok=True)
+        _CYRUS_SMTPD_CONF.write_text(_CYRUS_CONF.format(socket=socket_path))
+
+        # Before postlogd runs, postsuper writes the log itself, as user postfix.
+        server.maillog.touch(0o644)
+        postfix_user = pwd.getpwnam("postfix")
+        os.chown(server.maillog, postfix_user.pw_uid, postfix_user.pw_gid)
+
+        status, output = _postfix_command(str(POSTFIX), "check")
+        if status != 0 or output:
+            pytest.fail(f"`postfix check` is not clean (status {status}):\n{output}")
+        status, output = _postfix_command(str(POSTSUPER), "-d", "ALL")  # from an earlier run
+        if status != 0:
+            pytest.fail(f"`postsuper -d ALL` failed:\n{output}")
+        status, output = _postfix_command(str(POSTFIX), "start")
+        cleanup.callback(_stop_postfix)
+        if status != 0:
+            pytest.fail(f"`postfix start` failed:\n{output}\n{server.log_tail()}")
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        try:
+            wait_for_port(server.host, server.port, deadline)
+            wait_for_port(server.host, server.submission_port, deadline)
+        except PeerUnavailable as error:
+            pytest.fail(f"Postfix: {error}; the end of its maillog:\n{server.log_tail()}")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postfix(tls_certs: TlsCerts) -> Iterator[Postfix]:
+    """The session's Postfix (see :class:`Postfix`), started on first use."""
+    for program in (POSTFIX, POSTSUPER, PIPE_DAEMON):
+        require_binary(program, "postfix")
+    if os.geteuid() != 0:
+        pytest.fail(f"the Postfix peer rewrites /etc/postfix and needs root: {INSTALL_HINT}")
+    with _postfix_session(tls_certs) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_postfix(postfix: Postfix) -> Postfix:
+    """The session's Postfix with no mail left from earlier tests."""
+    postfix.clear()
+    return postfix
+
+
+# --- aiosmtpd ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceivedEnvelope:
+    """One transaction as aiosmtpd saw it.
+
+    ``original_content`` is the message as received, dot-unstuffed, CRLFs kept:
+    compare it byte for byte. aiosmtpd uppercases ``mail_options`` and
+    ``rcpt_options`` and knows only SIZE, BODY=7BIT|8BITMIME and SMTPUTF8 on MAIL
+    (555 for anything else) and no RCPT parameter at all (555: so no DSN).
+    """
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    original_content: bytes
+    mail_options: tuple[str, ...]
+    rcpt_options: tuple[str, ...]
+    smtp_utf8: bool
+    tls: bool
+    login: str | None
+
+
+class _RecordingHandler:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._envelopes: list[ReceivedEnvelope] = []
+
+    async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        assert envelope.mail_from is not None
+        assert envelope.original_content is not None
+        auth = session.auth_data
+        record = ReceivedEnvelope(
+            mail_from=envelope.mail_from,
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            original_content=envelope.original_content,
+            mail_options=tuple(envelope.mail_options),
+            rcpt_options=tuple(envelope.rcpt_options),
+            smtp_utf8=envelope.smtp_utf8,
+            tls=session.ssl is not None,
+            login=auth.login.decode() if isinstance(auth, LoginPassword) else None,
+        )
+        with self._lock:
+            self._envelopes.append(record)
+        return "250 2.0.0 Message accepted"
+
+    def envelopes(self) -> list[ReceivedEnvelope]:
+        with self._lock:
+            return list(self._envelopes)
+
+
+def _authenticate(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object
+) -> AuthResult:
+    """aiosmtpd authenticator: alice/wonderland, by any mechanism that yields a password."""
+    if isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+        AUTH_USER.encode(),
+        AUTH_PASSWORD.encode(),
+    ):
+        return AuthResult(success=True, auth_data=auth_data)
+    return AuthResult(success=False, handled=False)  # 535 5.7.8
+
+
+@dataclass
+class AiosmtpdServer:
+    """An aiosmtpd 1.4 SMTP server on ``host:port``, greeting as mx.example. EHLO::
+
+        250-mx.example  250-SIZE 33554432  250-8BITMIME  [250-SMTPUTF8]
+        [250-STARTTLS, before TLS]  [250-AUTH LOGIN PLAIN]  250 HELP
+
+    It does not advertise PIPELINING (though it reads pipelined commands),
+    ENHANCEDSTATUSCODES, CHUNKING or DSN; see :class:`ReceivedEnvelope` for the
+    parameters it takes. With ``require_starttls``, MAIL before TLS gets ``530 Must
+    issue a STARTTLS command first``.
+    """
+
+    host: str
+    port: int
+    controller: Controller
+    handler: _RecordingHandler
+
+    @property
+    def envelopes(self) -> list[ReceivedEnvelope]:
+        """Every transaction accepted so far, in order (complete once the client has its 250)."""
+        return self.handler.envelopes()
+
+
+class StartAiosmtpd(Protocol):
+    def __call__(
+        self,
+        *,
+        auth: bool = False,
+        auth_require_tls: bool = True,
+        tls: bool = False,
+        require_starttls: bool = False,
+        smtputf8: bool = False,
+    ) -> AiosmtpdServer: ...
+
+
+@pytest.fixture
+def aiosmtpd_server(tls_certs: TlsCerts) -> Iterator[StartAiosmtpd]:
+    """``start(*, auth, auth_require_tls, tls, require_starttls, smtputf8)``; stopped at teardown.
+
+    - ``auth``: AUTH PLAIN and LOGIN for alice/wonderland; with ``auth_require_tls``
+      (aiosmtpd's default) AUTH is offered only after STARTTLS.
+    - ``tls``: STARTTLS with the trustme certificate; ``require_starttls``: 530
+      for anything but EHLO/NOOP/RSET/QUIT until then.
+    - ``smtputf8``: advertise and accept SMTPUTF8. Data is never decoded.
+    """
+    started: list[Controller] = []
+
+    def start(
+        *,
+        auth: bool = False,
+        auth_require_tls: bool = True,
+        tls: bool = False,
+        require_starttls: bool = False,
+        smtputf8: bool = False,
+    ) -> AiosmtpdServer:
+        if require_starttls and not tls:
+            raise ValueError("require_starttls needs tls=True")
+        handler = _RecordingHandler()
+        port = free_port()
+        controller = Controller(
+            handler,
+            hostname=LOOPBACK,
+            port=port,
+            ready_timeout=STARTUP_TIMEOUT,
+            server_hostname=MX_HOSTNAME,
+            decode_data=False,
+            enable_SMTPUTF8=smtputf8,
+            tls_context=tls_certs.server_ssl_context() if tls else None,
+            require_starttls=require_starttls,
+            authenticator=_authenticate if auth else None,
+            auth_require_tls=auth_require_tls,
+        )
+        controller.start()
+        started.append(controller)
+        return AiosmtpdServer(LOOPBACK, port, controller, handler)
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+__all__ = [
+    "AUTH_PASSWORD",
+    "AUTH_USER",
+    "LOOPBACK",
+    "MX_HOSTNAME",
+    "SERVER_NAMES",
+    "TEST_DOMAINS",
+    "AiosmtpdServer",
+    "PeerUnavailable",
+    "Postfix",
+    "ReceivedEnvelope",
+    "Sink",
+    "SinkDump",
+    "StartAiosmtpd",
+    "StartSink",
+    "TlsCerts",
+    "aiosmtpd_server",
+    "free_port",
+    "fresh_postfix",
+    "parse_sink_dump",
+    "postfix",
+    "require_binary",
+    "smtp_sink",
+    "strip_trace_headers",
+    "tls_certs",
+    "wait_for_port",
+]
