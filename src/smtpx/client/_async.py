@@ -102,6 +102,24 @@ class AsyncClient(ClientBase):
         prepared = transaction(message, sender, recipients, ret=ret, envid=envid, notify=notify)
         return await self._run(_steps.transaction(self._session, prepared))
 
+    async def send_messages(
+        self, messages: Iterable[Message | bytes | tuple[bytes, str, Iterable[str]]]
+    ) -> list[SendResult | SMTPError]:
+        """Send several messages, one round trip each where PIPELINING allows.
+
+        Each item is a message (envelope from its headers) or ``(bytes, sender,
+        recipients)``. The outcomes come back in order: a SendResult, or the
+        refusal (an SMTPError) for that message. Errors that end the
+        connection are raised.
+        """
+        prepared = [
+            transaction(item[0], item[1], item[2])
+            if isinstance(item, tuple)
+            else transaction(item, None, None)
+            for item in messages
+        ]
+        return await self._run(_steps.batch(self._session, prepared))
+
     async def noop(self) -> Reply:
         return await self._run(_steps.simple(self._session, Noop()))
 
@@ -148,10 +166,13 @@ class AsyncClient(ClientBase):
         assert reader is not None
         assert writer is not None
         if isinstance(request, _steps.Read):
-            return await asyncio.wait_for(reader.read(_READ), request.timeout)
+            async with asyncio.timeout(request.timeout):
+                return await reader.read(_READ)
         if isinstance(request, _steps.Write):
             writer.write(request.data)
-            await asyncio.wait_for(writer.drain(), self._session.options.timeouts.data_block)
+            if writer.transport.get_write_buffer_size() > _READ:
+                async with asyncio.timeout(self._session.options.timeouts.data_block):
+                    await writer.drain()
             return b""
         await writer.start_tls(self.ssl_context, server_hostname=self.server_hostname)
         self._note_tls()

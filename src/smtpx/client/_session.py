@@ -6,6 +6,7 @@ Both drivers, blocking and asyncio, hold a ``Session``; the procedures in
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import socket
@@ -51,35 +52,62 @@ class Credentials:
     mechanism: str | None = None  # None: the strongest offered
 
 
-@dataclass(slots=True)
 class Transcript:
     """The dialogue as the user would read it: ``->`` sent, ``<-`` received, ``**`` notes.
 
-    AUTH secrets are masked. Each line is also logged at DEBUG on ``smtpx.client``.
+    AUTH secrets are masked. What is recorded stays raw (bytes sent, replies
+    received) and is turned into lines only when someone reads ``lines`` or
+    DEBUG logging on ``smtpx.client`` is on, so a long bulk session pays
+    little for it; only the last ``keep`` entries are kept.
     """
 
-    lines: list[str] = field(default_factory=list)
+    __slots__ = ("_entries",)
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._entries: collections.deque[tuple[str, object]] = collections.deque(maxlen=keep)
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for entry in self._entries for line in _render(entry)]
 
     def sent(self, data: bytes, *, secret: bool = False) -> None:
-        for line in data.decode("utf-8", "replace").split("\r\n")[:-1]:
-            self._add(f"-> {_masked(line) if secret else line}")
+        self._record("secret" if secret else "sent", data)
 
     def content(self, size: int) -> None:
-        self._add(f"-> ({size} octets of message content)")
+        self._record("content", size)
 
     def received(self, reply: Reply) -> None:
-        status = f"{reply.status} " if reply.status else ""
-        lines = reply.lines
-        for i, text in enumerate(lines):
-            sep = "-" if i < len(lines) - 1 else " "
-            self._add(f"<- {reply.code}{sep}{status}{text}".rstrip())
+        self._record("received", reply)
 
     def note(self, text: str) -> None:
-        self._add(f"** {text}")
+        self._record("note", text)
 
-    def _add(self, line: str) -> None:
-        self.lines.append(line)
-        log.debug("%s", line)
+    def _record(self, kind: str, payload: object) -> None:
+        entry = (kind, payload)
+        self._entries.append(entry)
+        if log.isEnabledFor(logging.DEBUG):
+            for line in _render(entry):
+                log.debug("%s", line)
+
+
+def _render(entry: tuple[str, object]) -> list[str]:
+    kind, payload = entry
+    if kind == "received":
+        assert isinstance(payload, Reply)
+        status = f"{payload.status} " if payload.status else ""
+        lines = payload.lines
+        last = len(lines) - 1
+        return [
+            f"<- {payload.code}{'-' if i < last else ' '}{status}{text}".rstrip()
+            for i, text in enumerate(lines)
+        ]
+    if kind == "content":
+        return [f"-> ({payload} octets of message content)"]
+    if kind == "note":
+        return [f"** {payload}"]
+    assert isinstance(payload, bytes)
+    sent = payload.decode("utf-8", "replace").split("\r\n")[:-1]
+    return [f"-> {_masked(line) if kind == 'secret' else line}" for line in sent]
 
 
 @dataclass(slots=True)

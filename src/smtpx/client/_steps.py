@@ -11,6 +11,7 @@ in one place.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -45,6 +46,7 @@ from ._errors import (
     ProtocolFailure,
     RecipientsDeferred,
     RecipientsRefused,
+    SMTPError,
     TemporaryFailure,
     TLSFailure,
     failure,
@@ -288,12 +290,114 @@ def _after_go_ahead(
     """After the reply to DATA: the content if it was 354, and the final reply."""
     if go_ahead.code != 354:
         return _finish(result, mail, go_ahead)
-    if result.accepted:
-        yield from _content(session, message.data)
     # RFC 2920 §3.1: with nobody to deliver to, the content is left empty.
-    yield from send(session, EndOfMessage())
+    yield from _content(session, message.data if result.accepted else b"", end=True)
     final = yield from read_reply(session, session.options.timeouts.data_end)
     return _finish(result, mail, final if result.accepted else None)
+
+
+def batch(session: Session, messages: list[Transaction]) -> Step[list[SendResult | SMTPError]]:
+    """Several messages, each one's outcome in order: a result, or the error.
+
+    With PIPELINING the next message's MAIL, RCPT and DATA travel in the same
+    write as this one's content and end of data (RFC 2920 §3.1 lets content
+    open a group), so each message costs one round trip, not two. Errors that
+    end the connection are raised; refusals are outcomes.
+    """
+    extensions = session.connection.extensions
+    outcomes: list[SendResult | SMTPError | None] = [None] * len(messages)
+    if not extensions.pipelining or extensions.chunking:
+        # Without PIPELINING nothing can be saved; with CHUNKING a message is
+        # already a single write.
+        for index, message in enumerate(messages):
+            outcomes[index] = yield from _outcome(transaction(session, message))
+        return [outcome for outcome in outcomes if outcome is not None]
+    if session.connection.state is not State.READY:
+        reply = yield from command(session, Rset(), session.options.timeouts.command)
+        if not reply.is_positive:
+            raise failure("the server refused RSET", reply)
+    queue = collections.deque(enumerate(messages))
+    timeouts = session.options.timeouts
+    envelope = yield from _next_envelope(session, queue, outcomes, b"")
+    while envelope is not None:
+        index, message, rset, rcpts = envelope
+        if rset:
+            reply = yield from read_reply(session, timeouts.command)
+            if not reply.is_positive:
+                raise failure("the server refused RSET", reply)
+        mail_reply = yield from read_reply(session, timeouts.mail)
+        result = SendResult(message.sender)
+        for rcpt in rcpts:
+            reply = yield from read_reply(session, timeouts.rcpt)
+            (result.accepted if reply.is_positive else result.refused)[rcpt.forward_path] = reply
+        final: Reply | None = yield from read_reply(session, timeouts.data)
+        if final is not None and final.code == 354:
+            # RFC 2920 §3.1: with nobody to deliver to, the content is left empty.
+            last = yield from _pieces(session, message.data if result.accepted else b"")
+            last += session.connection.send(EndOfMessage())
+            envelope = yield from _next_envelope(session, queue, outcomes, last)
+            final = yield from read_reply(session, timeouts.data_end)
+            final = final if result.accepted else None
+        else:
+            envelope = yield from _next_envelope(session, queue, outcomes, b"")
+        try:
+            outcomes[index] = _finish(result, mail_reply, final)
+        except SMTPError as error:
+            outcomes[index] = error
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _outcome(step: Step[SendResult]) -> Step[SendResult | SMTPError]:
+    """The step's result, or the refusal it raised; errors that break the session pass."""
+    try:
+        return (yield from step)
+    except (ConnectionFailed, ProtocolFailure):
+        raise
+    except SMTPError as error:
+        return error
+
+
+Envelope = tuple[int, Transaction, bool, list[RcptTo]]
+
+
+def _next_envelope(
+    session: Session,
+    queue: collections.deque[tuple[int, Transaction]],
+    outcomes: list[SendResult | SMTPError | None],
+    head: bytes,
+) -> Step[Envelope | None]:
+    """Write ``head`` with the next sendable message's MAIL, RCPTs and DATA.
+
+    A message the server cannot take (NotSupported) gets its error in
+    ``outcomes`` and is passed over. An RSET goes first when a refused DATA
+    left the previous transaction open.
+    """
+    connection = session.connection
+    while queue:
+        index, message = queue.popleft()
+        try:
+            mail = _mail_from(session, message)
+        except NotSupported as error:
+            outcomes[index] = error
+            continue
+        rset = not head and connection.state is not State.READY
+        notify = message.notify if connection.extensions.dsn else None
+        rcpts = [RcptTo(recipient, notify=notify) for recipient in message.recipients]
+        events: list[Event] = [Rset()] if rset else []
+        events += [mail, *rcpts, Data()]
+        try:
+            commands = b"".join([connection.send(event) for event in events])
+        except LocalProtocolError as error:
+            raise PermanentFailure(f"cannot send: {error}") from None
+        if head:
+            session.transcript.sent(b".\r\n")
+        session.transcript.sent(commands)
+        yield Write(head + commands)
+        return index, message, rset, rcpts
+    if head:
+        session.transcript.sent(b".\r\n")
+        yield Write(head)
+    return None
 
 
 def _mail_from(session: Session, message: Transaction) -> MailFrom:
@@ -327,16 +431,43 @@ def _mail_from(session: Session, message: Transaction) -> MailFrom:
     )
 
 
-def _content(session: Session, data: bytes) -> Step[None]:
-    """The message, a piece at a time (dot-stuffed by the engine after DATA)."""
+def _content(session: Session, data: bytes, *, end: bool = False) -> Step[None]:
+    """The message, a piece at a time (dot-stuffed by the engine after DATA).
+
+    With ``end`` the end of data goes in the last piece's write: one write for
+    a small message, not two that Nagle's algorithm would hold apart.
+    """
     connection = session.connection
-    session.transcript.content(len(data))
-    for start in range(0, len(data), PIECE) if data else (0,):
+    if data:
+        session.transcript.content(len(data))
+    starts = range(0, len(data), PIECE)
+    for start in starts:
         try:
             piece = connection.send(MessageData(data[start : start + PIECE]))
+            if end and start == starts[-1]:
+                piece += connection.send(EndOfMessage())
+                session.transcript.sent(b".\r\n")
         except LocalProtocolError as error:  # pragma: no cover - sizes are ours
             raise PermanentFailure(f"cannot send: {error}") from None
         yield Write(piece)
+    if end and not data:
+        yield from send(session, EndOfMessage())
+
+
+def _pieces(session: Session, data: bytes) -> Step[bytes]:
+    """Write all but the last piece of ``data``; return the last, dot-stuffed."""
+    connection = session.connection
+    if data:
+        session.transcript.content(len(data))
+    starts = range(0, len(data), PIECE)
+    last = b""
+    for start in starts:
+        piece = connection.send(MessageData(data[start : start + PIECE]))
+        if start == starts[-1]:
+            last = piece
+        else:
+            yield Write(piece)
+    return last
 
 
 def _finish(result: SendResult, mail: Reply, final: Reply | None) -> SendResult:

@@ -34,7 +34,10 @@ def transaction(
     if isinstance(message, bytes | bytearray | memoryview):
         if sender is None or recipients is None:
             raise MessageError("raw message bytes need an explicit sender and recipients")
-        data = _ANY_EOL.sub(b"\r\n", bytes(message))
+        data = bytes(message)
+        crlf = data.count(b"\r\n")
+        if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+            data = _ANY_EOL.sub(b"\r\n", data)
         envelope = Envelope(sender, tuple(recipients))
     else:
         if sender is None or recipients is None:

@@ -66,6 +66,9 @@ class Client(ClientBase):
                 timeout=options.timeouts.connect,
                 source_address=options.source_address,
             )
+            # Commands are small writes that wait for replies: Nagle's delay
+            # would hold each behind the last one's ACK.
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if options.tls is TLSMode.IMPLICIT:
                 self._upgrade()
         try:
@@ -113,6 +116,24 @@ class Client(ClientBase):
         """Send one message; see ``smtpx.client`` for what is taken from where."""
         prepared = transaction(message, sender, recipients, ret=ret, envid=envid, notify=notify)
         return self._run(_steps.transaction(self._session, prepared))
+
+    def send_messages(
+        self, messages: Iterable[Message | bytes | tuple[bytes, str, Iterable[str]]]
+    ) -> list[SendResult | SMTPError]:
+        """Send several messages, one round trip each where PIPELINING allows.
+
+        Each item is a message (envelope from its headers) or ``(bytes, sender,
+        recipients)``. The outcomes come back in order: a SendResult, or the
+        refusal (an SMTPError) for that message. Errors that end the
+        connection are raised.
+        """
+        prepared = [
+            transaction(item[0], item[1], item[2])
+            if isinstance(item, tuple)
+            else transaction(item, None, None)
+            for item in messages
+        ]
+        return self._run(_steps.batch(self._session, prepared))
 
     def noop(self) -> Reply:
         return self._run(_steps.simple(self._session, Noop()))
