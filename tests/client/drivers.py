@@ -9,6 +9,10 @@ test, since asyncio streams belong to the loop that opened them). Used as a
 context manager a sender connects and, on leaving, QUITs (or just closes after
 an exception), as the clients' own ``with`` / ``async with`` do. Every sender
 is closed when the test ends, connected or not.
+
+Also here: :func:`exchange` and :func:`sent_verbs` read a transcript's order of
+commands and replies; :func:`fixed_boundaries` makes a composed message flatten
+to the same bytes every time, so a test can know what was sent.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from email.message import EmailMessage, Message
 from types import TracebackType
 from typing import Any
 
-from smtpx.client import AsyncClient, Client, SendResult, TLSInfo
+from smtpx.client import AsyncClient, Client, SendResult, SMTPError, TLSInfo
 from smtpx.client._base import ClientBase
 from smtpx.protocol import Extensions, Reply
 
@@ -28,6 +32,8 @@ from smtpx.protocol import Extensions, Reply
 TIMEOUT = 10.0
 CLIENT_NAME = "client.example"
 KINDS = ["blocking", "async"]
+# What send_messages takes: a message, or raw bytes with their envelope.
+Item = Message | bytes | tuple[bytes, str, Iterable[str]]
 
 
 class Sender:
@@ -48,6 +54,9 @@ class Sender:
         envid: str | None = None,
         notify: Iterable[str] | None = None,
     ) -> SendResult:
+        raise NotImplementedError
+
+    def send_messages(self, messages: Iterable[Item]) -> list[SendResult | SMTPError]:
         raise NotImplementedError
 
     def noop(self) -> Reply:
@@ -117,6 +126,9 @@ class BlockingSender(Sender):
             message, sender, recipients, ret=ret, envid=envid, notify=notify
         )
 
+    def send_messages(self, messages: Iterable[Item]) -> list[SendResult | SMTPError]:
+        return self._client.send_messages(messages)
+
     def noop(self) -> Reply:
         return self._client.noop()
 
@@ -157,6 +169,9 @@ class AsyncSender(Sender):
                 message, sender, recipients, ret=ret, envid=envid, notify=notify
             )
         )
+
+    def send_messages(self, messages: Iterable[Item]) -> list[SendResult | SMTPError]:
+        return self._runner.run(self._client.send_messages(messages))
 
     def noop(self) -> Reply:
         return self._runner.run(self._client.noop())

@@ -31,6 +31,7 @@ from smtpx.client import (
     ConnectionFailed,
     NotSupported,
     PermanentFailure,
+    SendResult,
     TemporaryFailure,
     TLSFailure,
     compose,
@@ -387,3 +388,14 @@ def test_implicit_tls_against_a_plain_server_fails_temporarily(
     assert isinstance(caught.value, TemporaryFailure)
     assert smtp.tls_info is None
     assert sent_verbs(smtp.transcript) == []
+
+
+def test_send_messages_without_pipelining_sends_each_in_turn(
+    driver: Driver, aiosmtpd_server: StartAiosmtpd
+) -> None:
+    contents = [HEADER + b"\r\n.message %d\r\n" % n for n in range(3)]
+    server = aiosmtpd_server()
+    with plain(driver, server) as smtp:
+        outcomes = smtp.send_messages([(data, SENDER, [RECIPIENT]) for data in contents])
+    assert [isinstance(outcome, SendResult) and outcome.ok for outcome in outcomes] == [True] * 3
+    assert [envelope.original_content for envelope in server.envelopes] == contents

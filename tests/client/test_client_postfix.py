@@ -14,7 +14,15 @@ import base64
 from collections.abc import Iterator
 
 import pytest
-from tests.client.drivers import KINDS, Driver, Sender, drive, exchange, fixed_boundaries, sent_verbs
+from tests.client.drivers import (
+    KINDS,
+    Driver,
+    Sender,
+    drive,
+    exchange,
+    fixed_boundaries,
+    sent_verbs,
+)
 from tests.peers import AUTH_PASSWORD, AUTH_USER, Postfix, TlsCerts, strip_trace_headers
 
 from smtpx.client import (
@@ -22,6 +30,7 @@ from smtpx.client import (
     NotSupported,
     PermanentFailure,
     RecipientsRefused,
+    SendResult,
     TemporaryFailure,
     TLSFailure,
     compose,
@@ -98,9 +107,7 @@ def test_a_composed_message_is_delivered_byte_for_byte(
     assert delivered_as_sent(fresh_postfix, 2) == [sent, sent]
 
 
-def test_partly_accepted_recipients_get_the_message(
-    driver: Driver, fresh_postfix: Postfix
-) -> None:
+def test_partly_accepted_recipients_get_the_message(driver: Driver, fresh_postfix: Postfix) -> None:
     with plain(driver, fresh_postfix) as smtp:
         result = smtp.send_message(SIMPLE, SENDER, [RECIPIENT, OUTSIDE, "carol@example.net"])
     assert not result.ok
@@ -127,9 +134,7 @@ def test_after_a_refused_transaction_the_next_message_goes(
     assert delivered_as_sent(fresh_postfix, 1) == [SIMPLE]
 
 
-def test_a_message_over_the_size_limit_is_not_sent(
-    driver: Driver, fresh_postfix: Postfix
-) -> None:
+def test_a_message_over_the_size_limit_is_not_sent(driver: Driver, fresh_postfix: Postfix) -> None:
     # RFC 1870: Postfix says SIZE 10240000; a bigger message is refused before MAIL.
     big = SIMPLE + (b"x" * 998 + b"\r\n") * 10_300
     with plain(driver, fresh_postfix) as smtp:
@@ -140,9 +145,7 @@ def test_a_message_over_the_size_limit_is_not_sent(
         assert smtp.send_message(SIMPLE, SENDER, [RECIPIENT]).ok
 
 
-def test_utf8_addresses_are_delivered_with_smtputf8(
-    driver: Driver, fresh_postfix: Postfix
-) -> None:
+def test_utf8_addresses_are_delivered_with_smtputf8(driver: Driver, fresh_postfix: Postfix) -> None:
     message = compose(sender="André <andré@example.org>", to="jürgen@example.org", text="Hallo\n")
     with plain(driver, fresh_postfix) as smtp:
         assert smtp.send_message(message).ok
@@ -293,3 +296,25 @@ def assert_no_secret(transcript: list[str], password: str) -> None:
     ]
     text = "\n".join(transcript)
     assert [form for form in forms if form in text] == []
+
+
+def test_send_messages_delivers_around_a_refused_message(
+    driver: Driver, fresh_postfix: Postfix
+) -> None:
+    second = SIMPLE.replace(b"postfix", b"second")
+    with plain(driver, fresh_postfix) as smtp:
+        outcomes = smtp.send_messages(
+            [
+                (SIMPLE, SENDER, [RECIPIENT]),
+                (SIMPLE, SENDER, [OUTSIDE]),
+                (second, SENDER, [RECIPIENT]),
+            ]
+        )
+    assert isinstance(outcomes[0], SendResult)
+    assert isinstance(outcomes[1], RecipientsRefused)
+    assert isinstance(outcomes[2], SendResult)
+    assert [reply.code for reply in outcomes[1].result.refused.values()] == [554]
+    # The refused BDAT left the transaction open: RSET before the next MAIL.
+    verbs = [verb for verb in sent_verbs(smtp.transcript) if verb in ("MAIL", "RSET")]
+    assert verbs == ["MAIL", "MAIL", "RSET", "MAIL"]
+    assert sorted(delivered_as_sent(fresh_postfix, 2)) == sorted([SIMPLE, second])

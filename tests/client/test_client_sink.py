@@ -9,7 +9,7 @@ blocking ``Client`` and with the ``AsyncClient`` (tests/client/drivers.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from tests.client.drivers import KINDS, Driver, Sender, drive, exchange, sent_verbs
@@ -21,10 +21,12 @@ from smtpx.client import (
     PermanentFailure,
     RecipientsDeferred,
     RecipientsRefused,
+    SendResult,
     SMTPError,
     TemporaryFailure,
     Timeout,
 )
+from smtpx.protocol import Reply
 
 SENDER = "alice@example.com"
 RECIPIENTS = ["bob@example.org", "carol@example.net"]
@@ -218,25 +220,24 @@ def test_recipients_refused_is_a_permanent_failure_with_each_reply(
 
 
 @pytest.mark.parametrize(
-    ("option", "command", "code", "error"),
+    ("fault", "code", "error"),
     [
-        ("-f", "MAIL", 500, PermanentFailure),
-        ("-r", "MAIL", 450, TemporaryFailure),
-        ("-f", "DATA", 500, PermanentFailure),
-        ("-r", "DATA", 450, TemporaryFailure),
-        ("-f", ".", 500, PermanentFailure),
-        ("-r", ".", 450, TemporaryFailure),
+        (("-f", "MAIL"), 500, PermanentFailure),
+        (("-r", "MAIL"), 450, TemporaryFailure),
+        (("-f", "DATA"), 500, PermanentFailure),
+        (("-r", "DATA"), 450, TemporaryFailure),
+        (("-f", "."), 500, PermanentFailure),
+        (("-r", "."), 450, TemporaryFailure),
     ],
 )
 def test_a_refusal_is_permanent_for_5yz_and_temporary_for_4yz(
     driver: Driver,
     smtp_sink: StartSink,
-    option: str,
-    command: str,
+    fault: tuple[str, str],
     code: int,
     error: type[SMTPError],
 ) -> None:
-    sink = smtp_sink(option, command)
+    sink = smtp_sink(*fault)
     with plain(driver, sink) as smtp:
         with pytest.raises(error) as caught:
             send_default(smtp)
@@ -245,7 +246,7 @@ def test_a_refusal_is_permanent_for_5yz_and_temporary_for_4yz(
         assert caught.value.reply.code == code
         # The session survives a refused transaction.
         assert smtp.noop().code == 250
-    if command == "MAIL":
+    if fault[1] == "MAIL":
         # RFC 5321 §3.3: no RCPT after a refused MAIL (-f and -r imply -p).
         assert "RCPT" not in sent_verbs(smtp.transcript)
 
@@ -293,6 +294,29 @@ def test_a_421_without_pipelining_is_a_temporary_failure_with_that_reply(
             smtp.noop()
 
 
+def test_after_a_421_the_next_message_is_a_temporary_failure(
+    driver: Driver, smtp_sink: StartSink
+) -> None:
+    # A 421 to any command ends the session (RFC 5321 §3.8). Whatever NOOP makes
+    # of it, a message sent next must fail as "try again later": a relay that
+    # took it as permanent would bounce mail because a server restarted.
+    sink = smtp_sink("-Q", "NOOP")
+    with plain(driver, sink) as smtp:
+        reply = reply_or_refusal(smtp.noop)
+        assert reply is not None
+        assert reply.code == 421
+        with pytest.raises(TemporaryFailure):
+            send_default(smtp)
+
+
+def reply_or_refusal(call: Callable[[], Reply]) -> Reply | None:
+    """The reply a command returned, or the one its TemporaryFailure holds."""
+    try:
+        return call()
+    except TemporaryFailure as error:
+        return error.reply
+
+
 def test_a_dropped_connection_is_connection_failed(driver: Driver, smtp_sink: StartSink) -> None:
     sink = smtp_sink("-q", "RCPT")
     with plain(driver, sink) as smtp:
@@ -312,4 +336,70 @@ def test_no_reply_in_time_is_timeout(driver: Driver, smtp_sink: StartSink) -> No
         assert isinstance(caught.value, TemporaryFailure)
         assert caught.value.reply is None
         with pytest.raises(ConnectionFailed, match="not connected"):
+            smtp.noop()
+
+
+# --- several messages in one call -------------------------------------------------------------
+
+
+def numbered(n: int, template: bytes = SEVEN_BIT) -> tuple[bytes, str, list[str]]:
+    return template.replace(b"Subject: hi", b"Subject: hi %d" % n), SENDER, RECIPIENTS
+
+
+def test_send_messages_pipelines_each_envelope_behind_the_previous_content(
+    driver: Driver, smtp_sink: StartSink
+) -> None:
+    sink = smtp_sink(dump=True)
+    with plain(driver, sink) as smtp:
+        outcomes = smtp.send_messages([numbered(n) for n in range(3)])
+    assert [type(outcome).__name__ for outcome in outcomes] == ["SendResult"] * 3
+    for outcome in outcomes:
+        assert isinstance(outcome, SendResult)
+        assert outcome.ok
+        assert list(outcome.accepted) == RECIPIENTS
+    # RFC 2920 §3.1: the end of data may open a group; the next MAIL rides with it,
+    # ahead of the reply to the end of data.
+    dialogue = exchange(smtp.transcript)
+    first_end = dialogue.index(".")
+    assert dialogue[first_end : first_end + 6] == [".", "MAIL", "RCPT", "RCPT", "DATA", "<- 250"]
+    assert sent_verbs(smtp.transcript).count("MAIL") == 3
+    subjects = sorted(parse_sink_dump(dump).message.split(b"\n")[2] for dump in sink.dumps())
+    assert subjects == [b"Subject: hi 0", b"Subject: hi 1", b"Subject: hi 2"]
+
+
+def test_send_messages_passes_over_a_message_the_server_cannot_take(
+    driver: Driver, smtp_sink: StartSink
+) -> None:
+    sink = smtp_sink("-8", dump=True)
+    with plain(driver, sink) as smtp:
+        outcomes = smtp.send_messages([numbered(0), numbered(1, EIGHT_BIT), numbered(2)])
+    assert isinstance(outcomes[0], SendResult)
+    assert isinstance(outcomes[1], NotSupported)
+    assert isinstance(outcomes[2], SendResult)
+    assert outcomes[0].ok
+    assert outcomes[2].ok
+    assert sent_verbs(smtp.transcript).count("MAIL") == 2
+    assert len(sink.dumps()) == 2
+
+
+def test_send_messages_holds_each_refusal_and_resets_between(
+    driver: Driver, smtp_sink: StartSink
+) -> None:
+    sink = smtp_sink("-r", "RCPT")  # implies -p: one command at a time
+    with plain(driver, sink) as smtp:
+        outcomes = smtp.send_messages([numbered(n) for n in range(3)])
+        assert smtp.noop().code == 250
+    assert [type(outcome) for outcome in outcomes] == [RecipientsDeferred] * 3
+    verbs = [verb for verb in sent_verbs(smtp.transcript) if verb in ("MAIL", "RSET")]
+    assert verbs == ["MAIL", "RSET", "MAIL", "RSET", "MAIL"]
+
+
+def test_send_messages_raises_when_the_connection_drops(
+    driver: Driver, smtp_sink: StartSink
+) -> None:
+    sink = smtp_sink("-q", "DATA")
+    with plain(driver, sink) as smtp:
+        with pytest.raises(ConnectionFailed):
+            smtp.send_messages([numbered(n) for n in range(3)])
+        with pytest.raises(ConnectionFailed):
             smtp.noop()

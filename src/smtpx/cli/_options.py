@@ -95,6 +95,11 @@ def make_client(server: str, options: dict[str, Any]) -> Client:
     user = options["user"]
     if (user is None) != (secret is None):
         raise click.UsageError("--user needs --password-env or --password-file, and back")
+    if user is not None and tls is TLSMode.NONE and not options["auth_without_tls"]:
+        raise click.UsageError(
+            "--tls none with --user would send the password in clear; "
+            "add --auth-without-tls if that is really meant"
+        )
     return Client(
         host,
         port,

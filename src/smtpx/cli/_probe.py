@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ..client import Client, SMTPError, TLSInfo
+from ..client import Client, SMTPError, TLSInfo, TLSMode
 from ..protocol import Extensions
 from ._exits import EX_OK, exit_code
 from ._options import connection_options, make_client
@@ -41,6 +41,11 @@ def _describe(client: Client) -> None:
     else:
         for line in _extensions(client.extensions):
             click.echo(line)
+    if client.tls_info is not None and client.tls_mode is not TLSMode.IMPLICIT:
+        # RFC 3207 §4.2: the EHLO after TLS no longer offers STARTTLS.
+        click.echo("starttls    yes (in use)")
+    elif client.esmtp:
+        click.echo(f"starttls    {'yes' if client.extensions.starttls else 'no'}")
     if client.tls_info is None:
         click.echo("tls         none")
     else:
@@ -66,7 +71,6 @@ def _extensions(ext: Extensions) -> list[str]:
         f"smtputf8    {yes(ext.smtputf8)}",
         f"dsn         {yes(ext.dsn)}",
         f"enhanced    {yes(ext.enhancedstatuscodes)} (enhanced status codes)",
-        f"starttls    {yes(ext.starttls)}",
     ]
     lines.extend(f"other       {keyword} {params}".rstrip() for keyword, params in ext.other)
     return lines

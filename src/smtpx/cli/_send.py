@@ -7,7 +7,16 @@ from typing import Any
 
 import click
 
-from ..client import Client, MessageError, MissingInput, SendResult, SMTPError, compose
+from ..client import (
+    Client,
+    MessageError,
+    MissingInput,
+    SendResult,
+    SMTPError,
+    Transaction,
+    compose,
+    prepare,
+)
 from ..client._message import read_message
 from ._exits import EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, exit_code
 from ._options import connection_options, make_client
@@ -38,6 +47,9 @@ def _header(value: str) -> tuple[str, str]:
     type=click.Path(dir_okay=False),
     help="Send this .eml file as it is (the envelope from its headers unless given).",
 )
+@click.option("--notify", metavar="WHEN", help="DSN: NEVER, or SUCCESS,FAILURE,DELAY.")
+@click.option("--ret", type=click.Choice(["FULL", "HDRS"], case_sensitive=False), help="DSN.")
+@click.option("--envid", metavar="ID", help="DSN: an envelope id to be returned in reports.")
 @click.option("-v", "--transcript", is_flag=True, help="Show the whole dialogue.")
 @connection_options
 def send(**options: Any) -> None:
@@ -45,11 +57,19 @@ def send(**options: Any) -> None:
     client = make_client(options["server"], options)
     try:
         message, sender, recipients = _message(options)
-        code = _deliver(client, message, sender, recipients, options["transcript"])
+        # Checked before connecting: a bad message costs the server nothing.
+        submission = prepare(
+            message,
+            sender,
+            recipients,
+            ret=options["ret"],
+            envid=options["envid"],
+            notify=options["notify"].split(",") if options["notify"] else None,
+        )
     except MessageError as error:
         click.echo(f"smtpx send: {error}", err=True)
-        code = exit_code(error)
-    raise SystemExit(code)
+        raise SystemExit(exit_code(error)) from None
+    raise SystemExit(deliver(client, submission, options["transcript"], "smtpx send"))
 
 
 def _message(options: dict[str, Any]) -> tuple[Message, str | None, list[str] | None]:
@@ -91,18 +111,13 @@ def _read_text(path: str) -> str:
         raise MessageError(f"{path}: cannot read it as UTF-8 text: {error}") from None
 
 
-def _deliver(
-    client: Client,
-    message: Message,
-    sender: str | None,
-    recipients: list[str] | None,
-    transcript: bool,
-) -> int:
+def deliver(client: Client, submission: Transaction, transcript: bool, command: str) -> int:
+    """Send a prepared message; print the outcome; the exit code (sysexits.h)."""
     result: SendResult | None = None
     failure: SMTPError | None = None
     try:
         with client:
-            result = client.send_message(message, sender, recipients)
+            result = client.send_message(submission)
     except SMTPError as error:
         failure = error
         result = getattr(error, "result", None)
@@ -112,10 +127,12 @@ def _deliver(
     if result is not None:
         _report(result)
     if failure is not None:
-        click.echo(f"smtpx send: {failure}", err=True)
+        click.echo(f"{command}: {failure}", err=True)
         return exit_code(failure)
     assert result is not None
     if result.refused:
+        total = len(result.refused) + len(result.accepted)
+        click.echo(f"{command}: {len(result.refused)} of {total} recipients refused", err=True)
         transient = any(reply.is_transient for reply in result.refused.values())
         return EX_TEMPFAIL if transient else EX_UNAVAILABLE
     return EX_OK

@@ -9,6 +9,7 @@ in the ``[sendmail]`` table of ``$SMTPX_CONFIG`` (default
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 import tomllib
@@ -21,10 +22,10 @@ from typing import Any
 
 import click
 
-from ..client import MessageError
+from ..client import MessageError, prepare
 from ._exits import exit_code
 from ._options import connection_options, make_client
-from ._send import _deliver
+from ._send import deliver
 
 
 def _configured_server() -> str | None:
@@ -59,7 +60,20 @@ def _read_stdin(ignore_dots: bool) -> bytes:
 @click.argument("recipients", nargs=-1, metavar="[RCPT ...]")
 @click.option("-t", "from_headers", is_flag=True, help="Recipients from To, Cc and Bcc.")
 @click.option("-i", "-oi", "ignore_dots", is_flag=True, help="A lone '.' does not end input.")
-@click.option("-f", "sender", metavar="FROM", help="The envelope sender.")
+@click.option("-f", "-r", "sender", metavar="FROM", help="The envelope sender.")
+@click.option("-N", "notify", metavar="WHEN", help="DSN: NEVER, or SUCCESS,FAILURE,DELAY.")
+@click.option("-R", "ret", type=click.Choice(["full", "hdrs"], case_sensitive=False), help="DSN.")
+@click.option("-V", "envid", metavar="ID", help="DSN: the envelope id.")
+@click.option("-o", "ignored_o", multiple=True, hidden=True, help="sendmail -oX: ignored.")
+@click.option("-B", "ignored_b", hidden=True, help="sendmail -B type: ignored (smtpx decides).")
+@click.option(
+    "-b",
+    "mode",
+    type=click.Choice(["m"]),
+    default="m",
+    hidden=True,
+    help="Only -bm (deliver mail) is supported.",
+)
 @click.option("-F", "full_name", metavar="NAME", help="The sender's full name, for From.")
 @click.option("--server", metavar="HOST[:PORT]", help="The SMTP server to relay to.")
 @click.option("-v", "--transcript", is_flag=True, help="Show the whole dialogue.")
@@ -74,18 +88,18 @@ def sendmail(**options: Any) -> None:
         raise click.UsageError("give recipients, or -t to take them from the headers")
     client = make_client(server, options)
     try:
-        message = _message(options)
-        code = _deliver(
-            client,
-            message,
+        submission = prepare(
+            _message(options),
             options["sender"],
             None if options["from_headers"] else recipients,
-            options["transcript"],
+            ret=options["ret"],
+            envid=options["envid"],
+            notify=options["notify"].split(",") if options["notify"] else None,
         )
     except MessageError as error:
         click.echo(f"smtpx sendmail: {error}", err=True)
-        code = exit_code(error)
-    raise SystemExit(code)
+        raise SystemExit(exit_code(error)) from None
+    raise SystemExit(deliver(client, submission, options["transcript"], "smtpx sendmail"))
 
 
 def _message(options: dict[str, Any]) -> EmailMessage:
@@ -96,7 +110,7 @@ def _message(options: dict[str, Any]) -> EmailMessage:
         # sendmail -t with arguments: the arguments are added to the headers' list.
         message["Bcc"] = ", ".join(options["recipients"])
     if message["From"] is None:
-        sender = options["sender"] or f"{os.environ.get('USER', 'root')}@localhost"
+        sender = options["sender"] or f"{os.environ.get('USER') or getpass.getuser()}@localhost"
         message["From"] = formataddr((options["full_name"] or "", sender))
     if message["Date"] is None:
         message["Date"] = formatdate(localtime=True)

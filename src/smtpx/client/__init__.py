@@ -36,6 +36,8 @@ from ._errors import (
 from ._message import MessageError, MissingInput
 from ._result import SendResult
 from ._session import Timeouts, TLSMode
+from ._steps import Transaction
+from ._submission import transaction as prepare
 from ._sync import Client
 from ._tls import TLSInfo
 from .compose import compose
@@ -60,5 +62,7 @@ __all__ = [
     "TemporaryFailure",
     "Timeout",
     "Timeouts",
+    "Transaction",
     "compose",
+    "prepare",
 ]

@@ -20,6 +20,7 @@ from ._base import ClientBase
 from ._errors import ConnectionFailed, SMTPError
 from ._result import SendResult
 from ._session import TLSMode
+from ._steps import Transaction
 from ._submission import transaction
 from ._sync import io_errors
 from ._tls import TLSInfo
@@ -81,7 +82,8 @@ class AsyncClient(ClientBase):
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._writer is not None and error is None:
+        # After a refusal the session is still good: end it politely.
+        if self._writer is not None and (error is None or isinstance(error, SMTPError)):
             with contextlib.suppress(SMTPError):
                 await self.quit()
         await self.close()
@@ -90,7 +92,7 @@ class AsyncClient(ClientBase):
 
     async def send_message(
         self,
-        message: Message | bytes,
+        message: Message | bytes | Transaction,
         sender: str | None = None,
         recipients: Iterable[str] | None = None,
         *,

@@ -78,6 +78,10 @@ class ClientBase:
         return self._session.options.port
 
     @property
+    def tls_mode(self) -> TLSMode:
+        return self._session.options.tls
+
+    @property
     def extensions(self) -> Extensions:
         """What the server offered in its reply to EHLO (nothing after HELO)."""
         return self._session.connection.extensions

@@ -138,13 +138,12 @@ def envelope_of(message: Message) -> Envelope:
     exactly one Resent-Date, its Resent- fields are used instead (RFC 5322
     §3.6.6); more than one block is ambiguous and refused.
     """
-    resent = message.get_all("Resent-Date") or []
-    if len(resent) > 1:
-        raise MessageError(
-            f"the message has {len(resent)} Resent-Date fields, so it is unclear which "
-            "Resent- block is the newest; give the envelope explicitly"
-        )
-    prefix = "Resent-" if resent else ""
+    return Envelope(sender_of(message), recipients_of(message))
+
+
+def sender_of(message: Message) -> str:
+    """The envelope sender named by the header fields (see ``envelope_of``)."""
+    prefix = _resent_prefix(message)
     author_field = f"{prefix}Sender" if f"{prefix}Sender" in message else f"{prefix}From"
     if author_field not in message:
         raise MessageError(f"the message has no {author_field} field, so it has no sender")
@@ -155,11 +154,26 @@ def envelope_of(message: Message) -> Envelope:
             f"the {author_field} field has {len(authors)} addresses where SMTP needs "
             f"exactly one sender{hint}"
         )
-    fields = [f"{prefix}{name}" for name in ("To", "Cc", "Bcc")]
+    return authors[0]
+
+
+def recipients_of(message: Message) -> tuple[str, ...]:
+    """The recipients named by the header fields (see ``envelope_of``)."""
+    fields = [f"{_resent_prefix(message)}{name}" for name in ("To", "Cc", "Bcc")]
     recipients = _unique(address for name in fields for address in _field_addresses(message, name))
     if not recipients:
         raise MessageError(f"the message has no recipients in {', '.join(fields)}")
-    return Envelope(authors[0], recipients)
+    return recipients
+
+
+def _resent_prefix(message: Message) -> str:
+    resent = message.get_all("Resent-Date") or []
+    if len(resent) > 1:
+        raise MessageError(
+            f"the message has {len(resent)} Resent-Date fields, so it is unclear which "
+            "Resent- block is the newest; give the envelope explicitly"
+        )
+    return "Resent-" if resent else ""
 
 
 def flatten(message: Message) -> Flattened:

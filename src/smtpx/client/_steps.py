@@ -105,6 +105,9 @@ def read_reply(session: Session, timeout: float) -> Step[Reply]:
             raise ProtocolFailure(f"the server broke the protocol: {error}") from None
         if isinstance(event, Reply):
             session.transcript.received(event)
+            if event.code == 421:
+                # RFC 5321 §3.8: the server is closing the channel, whatever was asked.
+                raise ConnectionFailed(f"the server is closing the connection: {event}", event)
             return event
         if isinstance(event, ConnectionClosed):
             raise ConnectionFailed("the server closed the connection")
@@ -185,7 +188,10 @@ def authenticate(session: Session) -> Step[None]:
     assert credentials is not None
     connection = session.connection
     if not connection.tls and not options.allow_auth_without_tls:
-        raise AuthFailed("refusing to send credentials without TLS (use TLS, or allow it)")
+        raise AuthFailed(
+            "refusing to send credentials without TLS: use TLS, or allow it "
+            "(allow_auth_without_tls=True; --auth-without-tls on the command line)"
+        )
     offered = connection.extensions.auth
     if offered is None:
         raise AuthFailed("the server does not offer AUTH")

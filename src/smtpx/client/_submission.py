@@ -13,7 +13,15 @@ import re
 from collections.abc import Iterable
 from email.message import Message
 
-from ._message import Envelope, MessageError, body_type, envelope_of, flatten, needs_smtputf8
+from ._message import (
+    Envelope,
+    MessageError,
+    body_type,
+    flatten,
+    needs_smtputf8,
+    recipients_of,
+    sender_of,
+)
 from ._steps import Transaction
 
 _ANY_EOL = re.compile(rb"\r\n|\r|\n")
@@ -21,7 +29,7 @@ _NOTIFY = frozenset({"SUCCESS", "FAILURE", "DELAY", "NEVER"})
 
 
 def transaction(
-    message: Message | bytes,
+    message: Message | bytes | Transaction,
     sender: str | None,
     recipients: Iterable[str] | None,
     *,
@@ -29,7 +37,13 @@ def transaction(
     envid: str | None = None,
     notify: Iterable[str] | None = None,
 ) -> Transaction:
-    """The transaction for ``message``; MessageError for the caller's mistakes."""
+    """The transaction for ``message``; MessageError for the caller's mistakes.
+
+    Public as ``smtpx.client.prepare``: checking a message before connecting
+    means a bad one is refused without a word to the server.
+    """
+    if isinstance(message, Transaction):
+        return message
     smtputf8 = False
     if isinstance(message, bytes | bytearray | memoryview):
         if sender is None or recipients is None:
@@ -40,11 +54,10 @@ def transaction(
             data = _ANY_EOL.sub(b"\r\n", data)
         envelope = Envelope(sender, tuple(recipients))
     else:
-        if sender is None or recipients is None:
-            found = envelope_of(message)
-            sender = found.sender if sender is None else sender
-            recipients = found.recipients if recipients is None else recipients
-        envelope = Envelope(sender, tuple(recipients))
+        envelope = Envelope(
+            sender_of(message) if sender is None else sender,
+            recipients_of(message) if recipients is None else tuple(recipients),
+        )
         flattened = flatten(message)
         data, smtputf8 = flattened.data, flattened.smtputf8
     notify_words = tuple(word.upper() for word in notify) if notify is not None else None

@@ -22,6 +22,7 @@ from ._base import ClientBase
 from ._errors import ConnectionFailed, SMTPError, Timeout, TLSFailure
 from ._result import SendResult
 from ._session import TLSMode
+from ._steps import Transaction
 from ._submission import transaction
 from ._tls import TLSInfo
 
@@ -96,7 +97,8 @@ class Client(ClientBase):
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._sock is not None and error is None:
+        # After a refusal the session is still good: end it politely.
+        if self._sock is not None and (error is None or isinstance(error, SMTPError)):
             with contextlib.suppress(SMTPError):
                 self.quit()
         self.close()
@@ -105,7 +107,7 @@ class Client(ClientBase):
 
     def send_message(
         self,
-        message: Message | bytes,
+        message: Message | bytes | Transaction,
         sender: str | None = None,
         recipients: Iterable[str] | None = None,
         *,
