@@ -57,15 +57,7 @@ def send(**options: Any) -> None:
     client = make_client(options["server"], options)
     try:
         message, sender, recipients = _message(options)
-        # Checked before connecting: a bad message costs the server nothing.
-        submission = prepare(
-            message,
-            sender,
-            recipients,
-            ret=options["ret"],
-            envid=options["envid"],
-            notify=options["notify"].split(",") if options["notify"] else None,
-        )
+        submission = prepared(message, sender, recipients, options)
     except MessageError as error:
         click.echo(f"smtpx send: {error}", err=True)
         raise SystemExit(exit_code(error)) from None
@@ -109,6 +101,22 @@ def _read_text(path: str) -> str:
         raise MissingInput(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise MessageError(f"{path}: cannot read it as UTF-8 text: {error}") from None
+
+
+def prepared(
+    message: Message, sender: str | None, recipients: list[str] | None, options: dict[str, Any]
+) -> Transaction:
+    """The message checked before connecting (a bad one costs the server nothing),
+    with the DSN requests of --notify/--ret/--envid (sendmail's -N/-R/-V)."""
+    notify = options["notify"]
+    return prepare(
+        message,
+        sender,
+        recipients,
+        ret=options["ret"],
+        envid=options["envid"],
+        notify=notify.split(",") if notify else None,
+    )
 
 
 def deliver(client: Client, submission: Transaction, transcript: bool, command: str) -> int:

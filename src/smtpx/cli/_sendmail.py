@@ -22,10 +22,10 @@ from typing import Any
 
 import click
 
-from ..client import MessageError, prepare
+from ..client import MessageError
 from ._exits import exit_code
 from ._options import connection_options, make_client
-from ._send import deliver
+from ._send import deliver, prepared
 
 
 def _configured_server() -> str | None:
@@ -88,13 +88,11 @@ def sendmail(**options: Any) -> None:
         raise click.UsageError("give recipients, or -t to take them from the headers")
     client = make_client(server, options)
     try:
-        submission = prepare(
+        submission = prepared(
             _message(options),
             options["sender"],
             None if options["from_headers"] else recipients,
-            ret=options["ret"],
-            envid=options["envid"],
-            notify=options["notify"].split(",") if options["notify"] else None,
+            options,
         )
     except MessageError as error:
         click.echo(f"smtpx sendmail: {error}", err=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from email.message import Message
 from types import TracebackType
 from typing import TypeVar
@@ -17,11 +17,11 @@ from typing import TypeVar
 from ..protocol import Expn, Help, Noop, Quit, Reply, Rset, Vrfy
 from . import _steps
 from ._base import ClientBase
-from ._errors import ConnectionFailed, SMTPError
+from ._errors import ConnectionFailed, ProtocolFailure, SMTPError
 from ._result import SendResult
 from ._session import TLSMode
 from ._steps import Transaction
-from ._submission import transaction
+from ._submission import Item, transaction, transactions
 from ._sync import io_errors
 from ._tls import TLSInfo
 
@@ -99,28 +99,23 @@ class AsyncClient(ClientBase):
         ret: str | None = None,
         envid: str | None = None,
         notify: Iterable[str] | None = None,
+        orcpt: Mapping[str, str] | None = None,
     ) -> SendResult:
         """Send one message; see ``smtpx.client`` for what is taken from where."""
-        prepared = transaction(message, sender, recipients, ret=ret, envid=envid, notify=notify)
+        prepared = transaction(
+            message, sender, recipients, ret=ret, envid=envid, notify=notify, orcpt=orcpt
+        )
         return await self._run(_steps.transaction(self._session, prepared))
 
-    async def send_messages(
-        self, messages: Iterable[Message | bytes | tuple[bytes, str, Iterable[str]]]
-    ) -> list[SendResult | SMTPError]:
+    async def send_messages(self, messages: Iterable[Item]) -> list[SendResult | SMTPError]:
         """Send several messages, one round trip each where PIPELINING allows.
 
-        Each item is a message (envelope from its headers) or ``(bytes, sender,
-        recipients)``. The outcomes come back in order: a SendResult, or the
-        refusal (an SMTPError) for that message. Errors that end the
-        connection are raised.
+        Each item is a message (envelope from its headers), a prepared
+        Transaction, or ``(bytes, sender, recipients)``. The outcomes come back
+        in order: a SendResult, or the refusal (an SMTPError) for that message.
+        Errors that end the connection are raised.
         """
-        prepared = [
-            transaction(item[0], item[1], item[2])
-            if isinstance(item, tuple)
-            else transaction(item, None, None)
-            for item in messages
-        ]
-        return await self._run(_steps.batch(self._session, prepared))
+        return await self._run(_steps.batch(self._session, transactions(messages)))
 
     async def noop(self) -> Reply:
         return await self._run(_steps.simple(self._session, Noop()))
@@ -158,7 +153,7 @@ class AsyncClient(ClientBase):
                         request = step.send(await self._do(request))
                 except StopIteration as stop:
                     done: T = stop.value
-        except ConnectionFailed:
+        except (ConnectionFailed, ProtocolFailure):
             await self.close()
             raise
         return done

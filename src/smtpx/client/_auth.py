@@ -63,5 +63,6 @@ MECHANISMS: dict[str, Callable[[str, str], Exchange]] = {
 def choose(offered: tuple[str, ...], wanted: str | None) -> str | None:
     """The mechanism to use: ``wanted`` if offered, else the strongest we know."""
     if wanted is not None:
-        return wanted.upper() if wanted.upper() in offered else None
+        name = wanted.upper()
+        return name if name in offered and name in MECHANISMS else None
     return next((name for name in PREFERENCE if name in offered), None)

@@ -93,6 +93,8 @@ class Transaction:
     ret: str | None = None
     envid: str | None = None
     notify: tuple[str, ...] | None = None
+    # RFC 3461 §4.2 ORCPT: recipient -> the address it was originally sent to.
+    orcpt: tuple[tuple[str, str], ...] = ()
 
 
 def read_reply(session: Session, timeout: float) -> Step[Reply]:
@@ -122,6 +124,10 @@ def send(session: Session, *events: Event, secret: bool = False) -> Step[None]:
     try:
         data = b"".join([session.connection.send(event) for event in events])
     except LocalProtocolError as error:
+        if len(events) > 1:
+            # Part of a pipelined group is already counted as sent: the engine
+            # and the server would disagree from here on, so the session ends.
+            raise ProtocolFailure(f"cannot send: {error}; closing the session") from None
         raise PermanentFailure(f"cannot send: {error}") from None
     session.transcript.sent(data, secret=secret)
     yield Write(data)
@@ -196,6 +202,11 @@ def authenticate(session: Session) -> Step[None]:
     if offered is None:
         raise AuthFailed("the server does not offer AUTH")
     name = _auth.choose(offered, credentials.mechanism)
+    wanted = (credentials.mechanism or "").upper()
+    if wanted and wanted not in _auth.MECHANISMS:
+        raise AuthFailed(
+            f"smtpx does not implement AUTH {wanted}; use {', '.join(_auth.MECHANISMS)}"
+        )
     if name is None:
         wanted = credentials.mechanism or " or ".join(_auth.PREFERENCE)
         raise AuthFailed(f"the server offers AUTH {' '.join(offered)}, not {wanted}")
@@ -234,8 +245,7 @@ def transaction(session: Session, message: Transaction) -> Step[SendResult]:
             raise failure("the server refused RSET", reply)
     extensions = connection.extensions
     mail = _mail_from(session, message)
-    notify = message.notify if extensions.dsn else None
-    rcpts = [RcptTo(recipient, notify=notify) for recipient in message.recipients]
+    rcpts = _rcpts(session, message)
     if extensions.pipelining:
         return (yield from _pipelined(session, message, mail, rcpts))
     return (yield from _one_by_one(session, message, mail, rcpts))
@@ -387,14 +397,13 @@ def _next_envelope(
             outcomes[index] = error
             continue
         rset = not head and connection.state is not State.READY
-        notify = message.notify if connection.extensions.dsn else None
-        rcpts = [RcptTo(recipient, notify=notify) for recipient in message.recipients]
+        rcpts = _rcpts(session, message)
         events: list[Event] = [Rset()] if rset else []
         events += [mail, *rcpts, Data()]
         try:
             commands = b"".join([connection.send(event) for event in events])
         except LocalProtocolError as error:
-            raise PermanentFailure(f"cannot send: {error}") from None
+            raise ProtocolFailure(f"cannot send: {error}; closing the session") from None
         if head:
             session.transcript.sent(b".\r\n")
         session.transcript.sent(commands)
@@ -404,6 +413,21 @@ def _next_envelope(
         session.transcript.sent(b".\r\n")
         yield Write(head)
     return None
+
+
+def _rcpts(session: Session, message: Transaction) -> list[RcptTo]:
+    """RCPT for each recipient, with the DSN parameters when the server offers DSN."""
+    if not session.connection.extensions.dsn:
+        return [RcptTo(recipient) for recipient in message.recipients]
+    original = dict(message.orcpt)
+    return [
+        RcptTo(
+            recipient,
+            notify=message.notify,
+            orcpt=f"rfc822;{original[recipient]}" if recipient in original else None,
+        )
+        for recipient in message.recipients
+    ]
 
 
 def _mail_from(session: Session, message: Transaction) -> MailFrom:
@@ -425,7 +449,7 @@ def _mail_from(session: Session, message: Transaction) -> MailFrom:
             "the server does not offer BINARYMIME with CHUNKING"
         )
     dsn = extensions.dsn
-    if not dsn and (message.ret or message.envid or message.notify):
+    if not dsn and (message.ret or message.envid or message.notify or message.orcpt):
         session.transcript.note("the server does not offer DSN; sending without DSN requests")
     return MailFrom(
         message.sender,

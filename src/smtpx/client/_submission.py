@@ -10,7 +10,7 @@ with an explicit envelope. Either way line endings become CRLF (RFC 5321
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from email.message import Message
 
 from ._message import (
@@ -25,7 +25,9 @@ from ._message import (
 from ._steps import Transaction
 
 _ANY_EOL = re.compile(rb"\r\n|\r|\n")
-_NOTIFY = frozenset({"SUCCESS", "FAILURE", "DELAY", "NEVER"})
+_NOTIFY = frozenset({"SUCCESS", "FAILURE", "DELAY"})
+_ENVID_MAX = 100
+_ORCPT_MAX = 500
 
 
 def transaction(
@@ -36,6 +38,7 @@ def transaction(
     ret: str | None = None,
     envid: str | None = None,
     notify: Iterable[str] | None = None,
+    orcpt: Mapping[str, str] | None = None,
 ) -> Transaction:
     """The transaction for ``message``; MessageError for the caller's mistakes.
 
@@ -60,11 +63,17 @@ def transaction(
         )
         flattened = flatten(message)
         data, smtputf8 = flattened.data, flattened.smtputf8
-    notify_words = tuple(word.upper() for word in notify) if notify is not None else None
-    if notify_words is not None and not set(notify_words) <= _NOTIFY:
-        raise MessageError(f"NOTIFY takes SUCCESS, FAILURE, DELAY or NEVER, not {notify_words}")
+    notify_words = _notify(notify)
     if ret is not None and ret.upper() not in ("FULL", "HDRS"):
         raise MessageError(f"RET takes FULL or HDRS, not {ret!r}")
+    # RFC 3461 §4.4: an ENVID of at most 100 characters; §4.2: ORCPT 500.
+    if envid is not None and not 0 < len(envid) <= _ENVID_MAX:
+        raise MessageError(f"ENVID must be 1 to {_ENVID_MAX} characters")
+    for recipient, original in (orcpt or {}).items():
+        if recipient not in envelope.recipients:
+            raise MessageError(f"ORCPT given for {recipient!r}, which is not a recipient")
+        if not 0 < len(original) <= _ORCPT_MAX - len("rfc822;"):
+            raise MessageError(f"the original recipient of {recipient!r} is too long or empty")
     return Transaction(
         envelope.sender,
         envelope.recipients,
@@ -74,7 +83,35 @@ def transaction(
         ret=ret.upper() if ret is not None else None,
         envid=envid,
         notify=notify_words,
+        orcpt=tuple((orcpt or {}).items()),
     )
+
+
+def _notify(words: Iterable[str] | None) -> tuple[str, ...] | None:
+    """RFC 3461 §4.1: NEVER alone, or some of SUCCESS, FAILURE, DELAY, once each."""
+    if words is None:
+        return None
+    notify = tuple(word.strip().upper() for word in words)
+    if notify == ("NEVER",):
+        return notify
+    if not notify or not set(notify) <= _NOTIFY or len(set(notify)) != len(notify):
+        raise MessageError(
+            f"NOTIFY takes NEVER alone, or SUCCESS, FAILURE and DELAY, not {','.join(notify)}"
+        )
+    return notify
+
+
+Item = Message | bytes | Transaction | tuple[bytes, str, Iterable[str]]
+
+
+def transactions(items: Iterable[Item]) -> list[Transaction]:
+    """``transaction`` for each item of a batch; a tuple is (bytes, sender, recipients)."""
+    return [
+        transaction(item[0], item[1], item[2])
+        if isinstance(item, tuple)
+        else transaction(item, None, None)
+        for item in items
+    ]
 
 
 def _body(data: bytes) -> str | None:
