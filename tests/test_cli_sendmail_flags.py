@@ -4,7 +4,7 @@ cron runs ``sendmail -FCronDaemon -i -B8BITMIME -oem -r SENDER RCPT`` (cronie);
 mutt ``sendmail -oi -oem -- RCPT`` and, for DSN, ``-N`` and ``-R``. Flags sendmail
 takes but smtpx has no use for (-B, -oX) are accepted and ignored; -bm is the
 only mode. Each test runs the console script against smtp-sink with ``dump=True``,
-which writes MAIL's and RCPT's arguments as they came (tests/peers.py).
+which writes MAIL's and RCPT's arguments as they came (tests/peers/).
 """
 
 from __future__ import annotations

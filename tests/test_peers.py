@@ -1,4 +1,4 @@
-"""The real-peer fixtures of tests/peers.py work, proved with smtplib as the client.
+"""The real-peer fixtures of tests/peers/ work, proved with smtplib as the client.
 
 Each peer is shown accepting mail, and shown to hand back what it received in the
 form its fixture documents: smtp-sink's dump, Postfix's delivered files (exact

@@ -1,7 +1,7 @@
 """The client against aiosmtpd: what arrives, byte for byte, and AUTH, TLS and SMTPUTF8.
 
 aiosmtpd records each transaction's envelope and its content exactly as received,
-dot-unstuffed, CRLFs kept (tests/peers.py, ``ReceivedEnvelope``), so the bytes
+dot-unstuffed, CRLFs kept (tests/peers/, ``ReceivedEnvelope``), so the bytes
 that arrive can be compared with the bytes smtpx meant to send. It offers SIZE
 and 8BITMIME, and on request SMTPUTF8, STARTTLS and AUTH PLAIN/LOGIN; it does
 not offer PIPELINING, ENHANCEDSTATUSCODES, CHUNKING or DSN. Each test runs with

@@ -1,7 +1,7 @@
 """DSN requests (RFC 3461): RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT.
 
 smtp-sink advertises DSN and, with ``dump=True``, writes MAIL's and each RCPT's
-argument verbatim (tests/peers.py, ``parse_sink_dump``), so what went on the wire
+argument verbatim (tests/peers/, ``parse_sink_dump``), so what went on the wire
 can be read back. aiosmtpd does not advertise DSN (and refuses RCPT parameters
 with 555): there the requests are dropped, with a note, and the message goes.
 Each test runs with the blocking ``Client`` and the ``AsyncClient``.

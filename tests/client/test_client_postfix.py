@@ -1,6 +1,6 @@
 """The client against a real Postfix smtpd: delivery byte for byte, STARTTLS, AUTH.
 
-Postfix (tests/peers.py, ``Postfix``) offers PIPELINING, SIZE, STARTTLS, AUTH
+Postfix (tests/peers/, ``Postfix``) offers PIPELINING, SIZE, STARTTLS, AUTH
 PLAIN LOGIN, 8BITMIME, DSN, SMTPUTF8 and CHUNKING on ``port``, without requiring
 TLS or AUTH from loopback; ``submission_port`` requires STARTTLS, then AUTH. It
 takes recipients in the test domains only (554 5.7.1 for others) and delivers

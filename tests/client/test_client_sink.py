@@ -3,7 +3,7 @@
 smtp-sink offers PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES and DSN unless told not
 to, and injects faults on command: ``-f CMD`` 500, ``-r CMD`` 450, ``-q CMD`` a
 dropped connection, ``-Q CMD`` 421 and a dropped connection, ``-w N`` N seconds
-before the reply to DATA (tests/peers.py, ``Sink``). Each test runs with the
+before the reply to DATA (tests/peers/, ``Sink``). Each test runs with the
 blocking ``Client`` and with the ``AsyncClient`` (tests/client/drivers.py).
 """
 
@@ -130,7 +130,7 @@ def test_eight_bit_content_goes_with_body_8bitmime(driver: Driver, smtp_sink: St
     record = parse_sink_dump(dump)
     assert record.mail_args == f"<{SENDER}> BODY=8BITMIME"
     assert record.rcpt_args == tuple(f"<{rcpt}>" for rcpt in RECIPIENTS)
-    # smtp-sink drops every CR (tests/peers.py, parse_sink_dump).
+    # smtp-sink drops every CR (tests/peers/, parse_sink_dump).
     assert record.message == EIGHT_BIT.replace(b"\r", b"")
 
 

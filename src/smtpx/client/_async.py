@@ -43,20 +43,20 @@ class AsyncClient(ClientBase):
         """Connect, read the greeting, EHLO, STARTTLS and AUTH as configured."""
         options = self._session.options
         implicit = options.tls is TLSMode.IMPLICIT
-        with io_errors(options.host, options.port):
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    options.host,
-                    options.port,
-                    ssl=self.ssl_context if implicit else None,
-                    server_hostname=self.server_hostname if implicit else None,
-                    local_addr=options.source_address,
-                ),
-                options.timeouts.connect,
-            )
-        if implicit:
-            self._note_tls()
         try:
+            with io_errors(options.host, options.port):
+                self._reader, self._writer = await asyncio.wait_for(
+                    asyncio.open_connection(
+                        options.host,
+                        options.port,
+                        ssl=self.ssl_context if implicit else None,
+                        server_hostname=self.server_hostname if implicit else None,
+                        local_addr=options.source_address,
+                    ),
+                    options.timeouts.connect,
+                )
+            if implicit:
+                self._note_tls()
             await self._run(_steps.open_session(self._session))
         except SMTPError:
             await self.close()

@@ -201,15 +201,14 @@ def authenticate(session: Session) -> Step[None]:
     offered = connection.extensions.auth
     if offered is None:
         raise AuthFailed("the server does not offer AUTH")
-    name = _auth.choose(offered, credentials.mechanism)
-    wanted = (credentials.mechanism or "").upper()
-    if wanted and wanted not in _auth.MECHANISMS:
-        raise AuthFailed(
-            f"smtpx does not implement AUTH {wanted}; use {', '.join(_auth.MECHANISMS)}"
-        )
+    wanted = credentials.mechanism.upper() if credentials.mechanism else None
+    if wanted is not None and wanted not in _auth.MECHANISMS:
+        known = ", ".join(_auth.MECHANISMS)
+        raise AuthFailed(f"smtpx does not implement AUTH {wanted}; it knows {known}")
+    name = _auth.choose(offered, wanted)
     if name is None:
-        wanted = credentials.mechanism or " or ".join(_auth.PREFERENCE)
-        raise AuthFailed(f"the server offers AUTH {' '.join(offered)}, not {wanted}")
+        asked = wanted or " or ".join(_auth.PREFERENCE)
+        raise AuthFailed(f"the server offers AUTH {' '.join(offered)}, not {asked}")
     exchange = _auth.MECHANISMS[name](credentials.username, credentials.password)
     timeout = options.timeouts.command
     reply = yield from command(session, Auth(name, next(exchange)), timeout, secret=True)

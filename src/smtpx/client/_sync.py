@@ -61,18 +61,18 @@ class Client(ClientBase):
     def connect(self) -> Reply:
         """Connect, read the greeting, EHLO, STARTTLS and AUTH as configured."""
         options = self._session.options
-        with io_errors(options.host, options.port):
-            self._sock = socket.create_connection(
-                (options.host, options.port),
-                timeout=options.timeouts.connect,
-                source_address=options.source_address,
-            )
-            # Commands are small writes that wait for replies: Nagle's delay
-            # would hold each behind the last one's ACK.
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if options.tls is TLSMode.IMPLICIT:
-                self._upgrade()
         try:
+            with io_errors(options.host, options.port):
+                self._sock = socket.create_connection(
+                    (options.host, options.port),
+                    timeout=options.timeouts.connect,
+                    source_address=options.source_address,
+                )
+                # Commands are small writes that wait for replies: Nagle's delay
+                # would hold each behind the last one's ACK.
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if options.tls is TLSMode.IMPLICIT:
+                    self._upgrade()
             self._run(_steps.open_session(self._session))
         except SMTPError:
             self.close()
