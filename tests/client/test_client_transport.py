@@ -10,9 +10,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from tests.client.drivers import KINDS, Driver, drive
-from tests.peers import TlsCerts, free_port
+from tests.peers import StartSink, TlsCerts, free_port
 
-from smtpx.client import TLSFailure
+from smtpx.client import ConnectionFailed, SendResult, TLSFailure
 
 MESSAGE = b"Subject: transport\r\n\r\nhello\r\n"
 
@@ -104,3 +104,24 @@ def test_source_address_is_the_one_the_server_sees(driver: Driver) -> None:
         assert recorder.peers == ["127.0.0.2"]
     finally:
         controller.stop()
+
+
+def test_send_messages_tells_what_was_taken_before_the_connection_dropped(
+    driver: Driver, smtp_sink: StartSink
+) -> None:
+    sink = smtp_sink("-M", "2")  # smtp-sink exits after its second message
+    items = [
+        (b"Subject: %d\r\n\r\nx\r\n" % n, "a@example.org", ["b@example.org"]) for n in range(4)
+    ]
+    with (
+        pytest.raises(ConnectionFailed) as caught,
+        driver.sender(sink.host, sink.port, tls="none") as sender,
+    ):
+        sender.send_messages(items)
+    outcomes = caught.value.outcomes
+    assert outcomes is not None
+    assert len(outcomes) == len(items)
+    assert isinstance(outcomes[0], SendResult)
+    assert outcomes[0].ok
+    # What was in flight when the connection went is not known; nothing after it was sent.
+    assert outcomes[-1] is None

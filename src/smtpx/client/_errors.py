@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 class SMTPError(Exception):
     """Base of every sending error; ``reply`` is the server's answer, if there was one."""
 
+    # From send_messages, when the session ended part way: what became of each
+    # message until then, in order (None: not known, it may have been taken).
+    outcomes: list[SendResult | SMTPError | None] | None = None
+
     def __init__(self, message: str, reply: Reply | None = None) -> None:
         super().__init__(message)
         self.reply = reply

@@ -316,17 +316,29 @@ def batch(session: Session, messages: list[Transaction]) -> Step[list[SendResult
 
     With PIPELINING the next message's MAIL, RCPT and DATA travel in the same
     write as this one's content and end of data (RFC 2920 §3.1 lets content
-    open a group), so each message costs one round trip, not two. Errors that
-    end the connection are raised; refusals are outcomes.
+    open a group), so each message costs one round trip, not two. Refusals
+    are outcomes; an error that ends the session is raised, carrying in
+    ``outcomes`` what became of each message until then (None: not known).
     """
-    extensions = session.connection.extensions
     outcomes: list[SendResult | SMTPError | None] = [None] * len(messages)
+    try:
+        yield from _batch(session, messages, outcomes)
+    except SMTPError as error:
+        error.outcomes = list(outcomes)
+        raise
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _batch(
+    session: Session, messages: list[Transaction], outcomes: list[SendResult | SMTPError | None]
+) -> Step[None]:
+    extensions = session.connection.extensions
     if not extensions.pipelining or extensions.chunking:
         # Without PIPELINING nothing can be saved; with CHUNKING a message is
         # already a single write.
         for index, message in enumerate(messages):
             outcomes[index] = yield from _outcome(transaction(session, message))
-        return [outcome for outcome in outcomes if outcome is not None]
+        return
     if session.connection.state is not State.READY:
         reply = yield from command(session, Rset(), session.options.timeouts.command)
         if not reply.is_positive:
@@ -359,7 +371,6 @@ def batch(session: Session, messages: list[Transaction]) -> Step[list[SendResult
             outcomes[index] = _finish(result, mail_reply, final)
         except SMTPError as error:
             outcomes[index] = error
-    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _outcome(step: Step[SendResult]) -> Step[SendResult | SMTPError]:
