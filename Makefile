@@ -49,9 +49,9 @@ test: venv peers lint
 	  $(BIN)/coverage report --include='src/smtpx/protocol/*' --fail-under=100; \
 	fi
 
-# The receiver comes in a later issue; until then this shows the command's help.
+# The receiver on 127.0.0.1:2525, keeping mail in ./smtpx-data (SQLite); Ctrl-C stops it.
 serve: venv
-	$(BIN)/smtpx --help
+	$(BIN)/smtpx serve
 
 bench: venv
 	@if [ ! -f bench/engine.py ]; then echo "bench/engine.py does not exist yet" >&2; exit 1; fi

@@ -3,7 +3,7 @@
 Every module under src/smtpx is parsed (never imported) and each import is resolved
 to the smtpx package it reaches, relative imports included. The rules:
 
-- layers, low to high: protocol < store < client < server < relay < web < cli; a
+- layers, low to high: protocol < store < client < server < relay < web < testing < cli; a
   package imports only itself and lower layers;
 - protocol/ does no I/O: no asyncio, socket, ssl, selectors, sqlite3, threading or
   subprocess, and nothing from any other smtpx package;
@@ -26,7 +26,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src"
 ROOT = "smtpx"
 
-LAYERS = ("protocol", "store", "client", "server", "relay", "web", "cli")
+LAYERS = ("protocol", "store", "client", "server", "relay", "web", "testing", "cli")
 LAYER_ORDER = " < ".join(LAYERS)
 ENTRY_POINT = "__main__"
 

@@ -13,9 +13,11 @@ from typing import IO, Any
 import click
 
 from ._exits import EX_USAGE
+from ._messages import messages
 from ._probe import probe
 from ._send import send
 from ._sendmail import sendmail
+from ._serve import serve
 
 __all__ = ["EX_USAGE", "main"]
 
@@ -76,5 +78,5 @@ def main(ctx: click.Context) -> None:
         ctx.exit(EX_USAGE)
 
 
-for _command in (send, probe, sendmail):
+for _command in (send, probe, sendmail, serve, messages):
     main.add_command(_command)

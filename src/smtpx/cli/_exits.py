@@ -11,6 +11,7 @@ EX_NOINPUT = 66  # an input file did not exist or was not readable
 EX_UNAVAILABLE = 69  # refused for good (5yz)
 EX_TEMPFAIL = 75  # try again later (4yz, timeouts, dropped connections)
 EX_NOPERM = 77  # authentication failed
+EX_CONFIG = 78  # the configuration is wrong (a missing certificate, an unwritable directory)
 
 
 def exit_code(error: SMTPError | MessageError) -> int:

@@ -1,0 +1,143 @@
+"""`smtpx messages`: look at what `smtpx serve` kept, from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+import email.message
+import email.parser
+import email.policy
+import sys
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+import click
+
+from ..store import SQLiteStore, StoredMessage, StoreError
+from ._exits import EX_CONFIG, EX_DATAERR
+
+T = TypeVar("T")
+
+DEFAULT_DATA_DIR = "./smtpx-data"
+# --data-dir may come before the subcommand (as in `smtpx messages --data-dir D list`)
+# or after it; the later one wins.
+data_dir_option = click.option("--data-dir", help="The store `smtpx serve` keeps.")
+
+
+def _data_dir(given: str | None) -> str:
+    if given:
+        return given
+    parent = click.get_current_context().find_object(dict)
+    return str((parent or {}).get("data_dir") or DEFAULT_DATA_DIR)
+
+
+def _with_store(given: str | None, work: Callable[[SQLiteStore], Awaitable[T]]) -> T:
+    data_dir = _data_dir(given)
+
+    async def run() -> T:
+        try:
+            store = await SQLiteStore.open(data_dir)
+        except StoreError as error:
+            click.echo(f"smtpx messages: {error}", err=True)
+            raise SystemExit(EX_CONFIG) from None
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _missing(message_id: str) -> NoReturn:
+    click.echo(f"smtpx messages: no message {message_id}", err=True)
+    raise SystemExit(EX_DATAERR)
+
+
+@click.group()
+@click.option(
+    "--data-dir", default=DEFAULT_DATA_DIR, show_default=True, help="The store `smtpx serve` keeps."
+)
+@click.pass_context
+def messages(ctx: click.Context, data_dir: str) -> None:
+    """List, show and delete the messages `smtpx serve` kept."""
+    ctx.ensure_object(dict)["data_dir"] = data_dir
+
+
+@messages.command("list")
+@data_dir_option
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--before", metavar="ID", help="Older than this message (paging).")
+@click.option("--search", "text", metavar="TEXT", help="Only messages matching TEXT.")
+def list_(data_dir: str | None, limit: int, before: str | None, text: str | None) -> None:
+    """Newest first: id, time, from, to, subject, size."""
+
+    async def work(store: SQLiteStore) -> list[StoredMessage]:
+        if text:
+            return await store.search(text, limit)
+        return await store.list(limit, before)
+
+    for message in _with_store(data_dir, work):
+        recipients = ",".join(r.address for r in message.envelope.recipients)
+        when = message.received_at.strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(
+            f"{message.id}  {when}  {message.envelope.sender or '<>'}  {recipients}  "
+            f"{message.summary.subject!r}  {message.size}"
+        )
+
+
+@messages.command()
+@data_dir_option
+@click.argument("message_id", metavar="ID")
+def show(data_dir: str | None, message_id: str) -> None:
+    """The envelope, the headers and the text body."""
+
+    async def work(store: SQLiteStore) -> tuple[StoredMessage | None, bytes | None]:
+        return await store.get(message_id), await store.raw(message_id)
+
+    message, raw = _with_store(data_dir, work)
+    if message is None or raw is None:
+        _missing(message_id)
+    click.echo(f"id:         {message.id}")
+    click.echo(f"received:   {message.received_at.isoformat()}")
+    click.echo(f"client:     {message.origin.client_address} ({message.origin.helo})")
+    click.echo(f"mail from:  <{message.envelope.sender}>")
+    for recipient in message.envelope.recipients:
+        click.echo(f"rcpt to:    <{recipient.address}>")
+    click.echo("")
+    parsed = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert isinstance(parsed, email.message.EmailMessage)
+    for name, value in parsed.items():
+        click.echo(f"{name}: {value}")
+    click.echo("")
+    body = parsed.get_body(preferencelist=("plain",))
+    if body is not None:
+        click.echo(str(body.get_content()).rstrip("\n"))
+    else:
+        click.echo("(no text part)")
+
+
+@messages.command()
+@data_dir_option
+@click.argument("message_id", metavar="ID")
+def raw(data_dir: str | None, message_id: str) -> None:
+    """The exact bytes as kept (with our Received header first)."""
+    data = _with_store(data_dir, lambda store: store.raw(message_id))
+    if data is None:
+        _missing(message_id)
+    sys.stdout.buffer.write(data)
+
+
+@messages.command()
+@data_dir_option
+@click.argument("message_id", metavar="ID")
+def delete(data_dir: str | None, message_id: str) -> None:
+    """Delete one message."""
+    if not _with_store(data_dir, lambda store: store.delete(message_id)):
+        _missing(message_id)
+    click.echo(f"deleted {message_id}")
+
+
+@messages.command()
+@data_dir_option
+def count(data_dir: str | None) -> None:
+    """How many messages are kept."""
+    click.echo(str(_with_store(data_dir, lambda store: store.count())))

@@ -1,0 +1,124 @@
+"""`smtpx serve`: the receiver, on the embedded SQLite store (or --sink)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import ssl
+from typing import Any
+
+import click
+
+from ..protocol import Limits
+from ..server import Server, ServerConfig, SinkHandler, StoringHandler
+from ..store import SQLiteStore, StoreError
+from ._exits import EX_CONFIG, EX_UNAVAILABLE
+from ._options import parse_server
+
+log = logging.getLogger("smtpx.server")
+
+
+def _address(value: str) -> tuple[str, int]:
+    host, port = parse_server(value)
+    if port is None:
+        raise click.BadParameter(f"{value!r}: give HOST:PORT")
+    return host, port
+
+
+@click.command()
+@click.option(
+    "--listen", multiple=True, metavar="HOST:PORT", help="Where to listen [127.0.0.1:2525]."
+)
+@click.option("--data-dir", default="./smtpx-data", show_default=True, help="The store.")
+@click.option("--domain", multiple=True, help="Take mail for this domain (default: any).")
+@click.option("--trusted-network", multiple=True, metavar="CIDR", help="Clients that may relay.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), help="Certificate chain (PEM).")
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="Private key (PEM).")
+@click.option("--max-size", type=click.IntRange(min=1), default=33_554_432, show_default=True)
+@click.option("--max-recipients", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--hostname", help="The name in the greeting and Received headers.")
+@click.option("--sink", is_flag=True, help="Accept and discard every message (load tests).")
+def serve(**options: Any) -> None:
+    """Receive mail and keep it (SQLite in --data-dir), until SIGTERM or Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    config = _config(options)
+    listen = [_address(value) for value in options["listen"]] or [("127.0.0.1", 2525)]
+    if not options["domain"] and any(not _loopback(host) for host, _ in listen):
+        # Never an open relay: beyond loopback, name the domains to take mail for.
+        raise click.UsageError("listening beyond loopback needs --domain (no catch-all there)")
+    raise SystemExit(asyncio.run(_run(config, listen, options)))
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _config(options: dict[str, Any]) -> ServerConfig:
+    try:
+        networks = tuple(
+            ipaddress.ip_network(cidr, strict=False) for cidr in options["trusted_network"]
+        )
+    except ValueError as error:
+        raise click.UsageError(f"--trusted-network: {error}") from None
+    tls = None
+    if options["tls_cert"] or options["tls_key"]:
+        if not (options["tls_cert"] and options["tls_key"]):
+            raise click.UsageError("give both --tls-cert and --tls-key")
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            tls.load_cert_chain(options["tls_cert"], options["tls_key"])
+        except (OSError, ssl.SSLError) as error:
+            click.echo(f"smtpx serve: cannot load the TLS certificate: {error}", err=True)
+            raise SystemExit(EX_CONFIG) from None
+    config = ServerConfig(
+        limits=Limits(message_size=options["max_size"], recipients=options["max_recipients"]),
+        tls=tls,
+        domains=frozenset(domain.lower() for domain in options["domain"]),
+        trusted_networks=networks,
+        max_connections=options["max_connections"],
+    )
+    if options["hostname"]:
+        config.hostname = options["hostname"]
+    return config
+
+
+async def _run(config: ServerConfig, listen: list[tuple[str, int]], options: dict[str, Any]) -> int:
+    store = None
+    if options["sink"]:
+        handler: SinkHandler | StoringHandler = SinkHandler()
+    else:
+        try:
+            store = await SQLiteStore.open(options["data_dir"])
+        except StoreError as error:
+            click.echo(f"smtpx serve: {error}", err=True)
+            return EX_CONFIG
+        handler = StoringHandler(store)
+    server = Server(handler, config)
+    try:
+        bound = await server.start(listen)
+    except OSError as error:
+        click.echo(f"smtpx serve: cannot listen: {error.strerror or error}", err=True)
+        if store is not None:
+            await store.close()
+        return EX_UNAVAILABLE
+    where = ", ".join(f"{host}:{port}" for host, port in bound)
+    kept = (
+        "discarding every message" if options["sink"] else f"keeping mail in {options['data_dir']}"
+    )
+    click.echo(f"smtpx serve: listening on {where}, {kept}", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping: no new connections; finishing messages in progress")
+    await server.stop()
+    if store is not None:
+        await store.close()
+    return 0

@@ -1,0 +1,30 @@
+"""smtpx.server: an asyncio SMTP receiver on the protocol engine.
+
+    from smtpx.server import Server, ServerConfig, StoringHandler
+    from smtpx.store import SQLiteStore
+
+    store = await SQLiteStore.open("./smtpx-data")
+    server = Server(StoringHandler(store), ServerConfig(hostname="mx.example"))
+    await server.start([("127.0.0.1", 2525)])
+
+Each connection is an ``asyncio.Protocol`` (no task per command); replies are
+written in batches; a 250 after the message is sent only once the handler has
+kept it (the store's fsync'd commit).
+"""
+
+from __future__ import annotations
+
+from ._config import ServerConfig
+from ._handler import Content, Discarded, Handler, SessionInfo, SinkHandler, StoringHandler
+from ._server import Server
+
+__all__ = [
+    "Content",
+    "Discarded",
+    "Handler",
+    "Server",
+    "ServerConfig",
+    "SessionInfo",
+    "SinkHandler",
+    "StoringHandler",
+]

@@ -1,0 +1,58 @@
+"""How a server is set up: names, limits, TLS, and whom it takes mail for."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+from dataclasses import dataclass, field
+
+from ..protocol import Extensions, Limits, Reply
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """Everything that is the same for every connection of one server."""
+
+    hostname: str = field(default_factory=socket.getfqdn)
+    limits: Limits = field(default_factory=Limits)
+    tls: ssl.SSLContext | None = None  # offers STARTTLS when set
+    # Mail is taken for these domains; empty means every domain (catch-all).
+    domains: frozenset[str] = frozenset()
+    # Clients here may relay to any domain (RFC 5321 §3.6.1: relaying is by consent).
+    trusted_networks: tuple[IPNetwork, ...] = ()
+    max_connections: int = 1000
+    idle_timeout: float = 300.0  # RFC 5321 §4.5.3.2.7: at least five minutes
+
+    def extensions(self, tls_active: bool) -> Extensions:
+        """What EHLO offers; STARTTLS only while the session is still in clear."""
+        return Extensions(
+            size=self.limits.message_size or 0,
+            eightbitmime=True,
+            pipelining=True,
+            smtputf8=True,
+            enhancedstatuscodes=True,
+            starttls=self.tls is not None and not tls_active,
+            chunking=True,
+            binarymime=True,
+            dsn=True,
+        )
+
+    def ehlo_replies(self) -> tuple[Reply, Reply]:
+        """The EHLO reply before and after TLS, made once."""
+        return (
+            self.extensions(False).ehlo_reply(self.hostname),
+            self.extensions(True).ehlo_reply(self.hostname),
+        )
+
+    def takes_mail_for(self, domain: str) -> bool:
+        return not self.domains or domain.lower() in self.domains
+
+    def trusts(self, address: str) -> bool:
+        try:
+            client = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(client in network for network in self.trusted_networks)

@@ -1,0 +1,363 @@
+"""One SMTP connection: an ``asyncio.Protocol`` driving the engine.
+
+Theory of operation: ``data_received`` feeds the engine and answers every
+event it can at once, collecting the replies and writing them in one batch
+(PIPELINING costs one write, not one per command). No task is made per
+command: the handler's quick hooks are called in place. Two things wait: the
+handler's ``on_message`` (the store's fsync'd commit, so a 250 is never sent
+for mail that is not safe), and the STARTTLS handshake; meanwhile the engine
+holds whatever else arrived, and processing resumes when they finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from typing import TYPE_CHECKING
+
+from ..protocol import (
+    NEED_DATA,
+    PAUSED,
+    SERVER,
+    Bdat,
+    Connection,
+    ConnectionClosed,
+    Data,
+    Ehlo,
+    EndOfChunk,
+    EndOfMessage,
+    Event,
+    Expn,
+    Helo,
+    Help,
+    MailFrom,
+    MessageData,
+    Noop,
+    Quit,
+    RcptTo,
+    Rejected,
+    RemoteProtocolError,
+    Reply,
+    Rset,
+    StartTls,
+    Vrfy,
+    format_reply,
+)
+from ._handler import Content, SessionInfo
+from ._trace import received
+
+if TYPE_CHECKING:
+    from ._server import Server
+
+log = logging.getLogger("smtpx.server")
+
+SENDER_OK = Reply(250, "2.1.0", "Sender OK")
+RECIPIENT_OK = Reply(250, "2.1.5", "Recipient OK")
+GO_AHEAD = Reply(354, None, "End data with <CR><LF>.<CR><LF>")
+CHUNK_OK = Reply(250, "2.0.0", "Chunk OK")
+RESET = Reply(250, "2.0.0", "Reset")
+NOOP = Reply(250, "2.0.0", "OK")
+BYE = Reply(221, "2.0.0", "Bye")
+# RFC 5321 §3.5.3: VRFY may answer 252 without checking anything.
+CANNOT_VRFY = Reply(252, "2.0.0", "Cannot VRFY user, but will accept message")
+NO_EXPN = Reply(502, "5.5.1", "EXPN not available")
+READY_FOR_TLS = Reply(220, "2.0.0", "Ready to start TLS")
+HELP = Reply(
+    214,
+    "2.0.0",
+    "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY EXPN HELP STARTTLS\nEnd of HELP",
+)
+RELAY_DENIED = Reply(550, "5.7.1", "Relaying denied")
+LOCAL_ERROR = Reply(451, "4.3.0", "Local error: message not kept, try again later")
+TIMEOUT = Reply(421, "4.4.2", "Timeout, closing connection")
+BUSY = Reply(421, "4.7.0", "Too many connections, try again later")
+SHUTTING_DOWN = Reply(421, "4.3.2", "Service shutting down")
+
+
+def _mail_params(event: MailFrom) -> tuple[tuple[str, str], ...]:
+    params = [
+        ("SIZE", str(event.size) if event.size is not None else None),
+        ("BODY", event.body),
+        ("SMTPUTF8", "" if event.smtputf8 else None),
+        ("RET", event.ret),
+        ("ENVID", event.envid),
+        ("AUTH", event.auth),
+    ]
+    return tuple((key, value) for key, value in params if value is not None)
+
+
+def _rcpt_params(event: RcptTo) -> tuple[tuple[str, str], ...]:
+    params = [("NOTIFY", ",".join(event.notify) if event.notify else None), ("ORCPT", event.orcpt)]
+    return tuple((key, value) for key, value in params if value is not None)
+
+
+class SMTPProtocol(asyncio.Protocol):
+    """The server side of one connection."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        config = server.config
+        self.connection = Connection(SERVER, config.limits)
+        self.transport: asyncio.Transport | None = None
+        self.session = SessionInfo("", 0)
+        self.content: Content | None = None
+        self.busy = False  # waiting for on_message or a TLS handshake
+        self.closing = False
+        self.last_activity = time.monotonic()
+        self.idle_timer: asyncio.TimerHandle | None = None
+
+    # --- connection events ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.session = SessionInfo(str(peer[0]), int(peer[1]))
+        if not self.server.admit(self):
+            transport.write(format_reply(BUSY))
+            transport.close()
+            return
+        greeting = self.server.handler.on_connect(self.session) or Reply(
+            220, None, f"{self.server.config.hostname} ESMTP smtpx"
+        )
+        transport.write(self.connection.send(greeting))
+        log.info("connect from %s port %d", self.session.client_address, self.session.client_port)
+        self._arm_idle_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        if self.content is not None and not self.busy:
+            self.content.discard()
+            self.content = None
+        self.server.forget(self)
+        log.info("disconnect from %s", self.session.client_address)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = time.monotonic()
+        self.connection.receive_data(data)
+        if not self.busy:
+            self._process()
+
+    def eof_received(self) -> bool | None:
+        self.connection.receive_data(b"")
+        if not self.busy:
+            self._process()
+        return None
+
+    # --- the engine's events -----------------------------------------------------------
+
+    def _process(self) -> None:
+        """Answer every event the engine has; write the replies in one batch."""
+        out: list[bytes] = []
+        connection = self.connection
+        try:
+            while not self.closing:
+                event = connection.next_event()
+                if event is NEED_DATA or event is PAUSED:
+                    break
+                assert isinstance(event, Event)
+                if isinstance(event, MessageData):
+                    if self.content is not None:
+                        self.content.write(event.data)
+                    continue
+                if isinstance(event, Bdat):
+                    # RFC 3030: the chunk's data follows at once; its reply comes after.
+                    if self.content is None:
+                        self.content = self._new_content()
+                    continue
+                reply = self._answer(event)
+                if reply is None:  # on_message, STARTTLS or the end: wait
+                    break
+                out.append(connection.send(reply))
+        except RemoteProtocolError as error:
+            if error.reply is not None:
+                out.append(format_reply(error.reply))
+            log.info("closing %s: %s", self.session.client_address, error)
+            self._close(out)
+            return
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
+
+    def _answer(self, event: Event) -> Reply | None:
+        session = self.session
+        config = self.server.config
+        handler = self.server.handler
+        if isinstance(event, RcptTo):
+            return self._rcpt(event)
+        if isinstance(event, MailFrom):
+            reply = handler.on_mail(session, event.reverse_path) or SENDER_OK
+            if reply.is_positive:
+                self._new_transaction()
+                session.sender = event.reverse_path
+                session.sender_params = _mail_params(event)
+            return reply
+        if isinstance(event, Data):
+            self.content = self._new_content()
+            return GO_AHEAD
+        if isinstance(event, EndOfChunk):
+            return CHUNK_OK
+        if isinstance(event, EndOfMessage):
+            self._deliver()
+            return None
+        if isinstance(event, Rejected):
+            if event.reply.code in (550, 552) and self.content is not None:
+                self._end_message(event.reply)
+            return event.reply
+        if isinstance(event, Ehlo | Helo):
+            self._new_transaction()
+            session.helo = event.domain
+            session.esmtp = isinstance(event, Ehlo)
+            if isinstance(event, Helo):
+                return Reply(250, None, f"{config.hostname} Hello {event.domain}")
+            before, after = self.server.ehlo_replies
+            return after if session.tls else before
+        if isinstance(event, Rset):
+            self._new_transaction()
+            return RESET
+        if isinstance(event, Noop):
+            return NOOP
+        if isinstance(event, Quit):
+            assert self.transport is not None
+            self.transport.write(self.connection.send(BYE))
+            self._close([])
+            return None
+        if isinstance(event, Vrfy):
+            return CANNOT_VRFY
+        if isinstance(event, Expn):
+            return NO_EXPN
+        if isinstance(event, Help):
+            return HELP
+        if isinstance(event, StartTls):
+            self._start_tls()
+            return None
+        if isinstance(event, ConnectionClosed):
+            self._close([])
+            return None
+        return Reply(502, "5.5.1", "Command not implemented")  # AUTH: none configured
+
+    def _new_content(self) -> Content:
+        """Where the message goes, starting with our Received header (RFC 5321 §4.4)."""
+        content = self.server.handler.incoming()
+        content.write(received(self.session, self.server.config.hostname))
+        return content
+
+    def _rcpt(self, event: RcptTo) -> Reply:
+        session = self.session
+        config = self.server.config
+        domain = event.forward_path.rpartition("@")[2]
+        local = (
+            not event.forward_path or "@" not in event.forward_path or config.takes_mail_for(domain)
+        )
+        # RFC 5321 §3.6.1: relaying is for clients we trust, never for anyone.
+        if not local and not session.auth_user and not config.trusts(session.client_address):
+            return RELAY_DENIED
+        reply = self.server.handler.on_rcpt(session, event.forward_path) or RECIPIENT_OK
+        if reply.is_positive:
+            session.recipients.append((event.forward_path, _rcpt_params(event)))
+        return reply
+
+    # --- waiting: the message's commit, the TLS handshake ----------------------------
+
+    def _deliver(self) -> None:
+        content, self.content = self.content, None
+        assert content is not None
+        self.busy = True
+        task = asyncio.get_running_loop().create_task(self._on_message(content))
+        self.server.track(task)
+
+    async def _on_message(self, content: Content) -> None:
+        session = self.session
+        try:
+            reply = await self.server.handler.on_message(session, content)
+        except Exception:
+            log.exception("message from %s not kept", session.client_address)
+            content.discard()
+            reply = LOCAL_ERROR
+        recipients = ",".join(address for address, _ in session.recipients)
+        log.info(
+            "message from=<%s> to=%s size=%d: %s", session.sender, recipients, content.size, reply
+        )
+        self._new_transaction()
+        self.busy = False
+        if self.closing or self.transport is None:
+            return
+        self.transport.write(self.connection.send(reply))
+        self._process()
+
+    def _end_message(self, reply: Reply) -> None:
+        log.info("message from=<%s> refused: %s", self.session.sender, reply)
+        self._new_transaction()
+
+    def _start_tls(self) -> None:
+        transport = self.transport
+        context = self.server.config.tls
+        assert transport is not None
+        assert context is not None  # the engine refuses STARTTLS that was not offered
+        transport.write(self.connection.send(READY_FOR_TLS))
+        self.busy = True
+        task = asyncio.get_running_loop().create_task(self._handshake(transport, context))
+        self.server.track(task)
+
+    async def _handshake(self, transport: asyncio.Transport, context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            tls_transport = await loop.start_tls(transport, self, context, server_side=True)
+        except (OSError, ssl.SSLError, ConnectionError) as error:
+            log.info("TLS with %s failed: %s", self.session.client_address, error)
+            transport.close()
+            return
+        if tls_transport is None:  # pragma: no cover - the transport closed meanwhile
+            return
+        self.transport = tls_transport
+        discarded = self.connection.start_tls()
+        if discarded:
+            log.info("discarded %d octets sent before TLS", len(discarded))
+        ssl_object = tls_transport.get_extra_info("ssl_object")
+        cipher = ssl_object.cipher() if ssl_object is not None else None
+        version = ssl_object.version() if ssl_object is not None else None
+        self.session.tls = f"{version} {cipher[0]}" if cipher else "TLS"
+        self.session.helo = ""
+        self.busy = False
+        self._process()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _new_transaction(self) -> None:
+        if self.content is not None and not self.busy:
+            self.content.discard()
+        self.content = None
+        self.session.sender = None
+        self.session.sender_params = ()
+        self.session.recipients = []
+
+    def _close(self, out: list[bytes]) -> None:
+        self.closing = True
+        if self.transport is not None:
+            if out:
+                self.transport.write(b"".join(out))
+            self.transport.close()
+
+    def _arm_idle_timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.idle_timer = loop.call_later(self.server.config.idle_timeout, self._idle_check)
+
+    def _idle_check(self) -> None:
+        idle = time.monotonic() - self.last_activity
+        timeout = self.server.config.idle_timeout
+        if self.closing:
+            return
+        if idle >= timeout and not self.busy:
+            log.info("idle timeout for %s", self.session.client_address)
+            self._close([format_reply(TIMEOUT)])
+            return
+        loop = asyncio.get_running_loop()
+        self.idle_timer = loop.call_later(max(timeout - idle, 0.05), self._idle_check)
+
+    def shut_down(self) -> None:
+        """Graceful shutdown: answer 421 unless a message is being committed."""
+        if not self.busy and not self.closing:
+            self._close([format_reply(SHUTTING_DOWN)])

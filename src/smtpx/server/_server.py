@@ -1,0 +1,77 @@
+"""``Server``: listening sockets, the connections on them, and a clean stop.
+
+Theory of operation: ``start()`` opens one asyncio server per listen address,
+each making an ``SMTPProtocol`` per connection. The server counts connections
+(beyond ``max_connections`` a client gets 421 at once) and keeps the tasks that
+commit messages, so that ``stop()`` can stop accepting, answer 421 to idle
+sessions, and let messages already being committed finish up to a deadline:
+a message is never acknowledged unless it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ._config import ServerConfig
+from ._handler import Handler
+from ._protocol import SMTPProtocol
+
+log = logging.getLogger("smtpx.server")
+
+
+class Server:
+    """An SMTP receiver: ``await Server(handler, config).start([("127.0.0.1", 2525)])``."""
+
+    def __init__(self, handler: Handler, config: ServerConfig | None = None) -> None:
+        self.handler = handler
+        self.config = config or ServerConfig()
+        self.ehlo_replies = self.config.ehlo_replies()
+        self.connections: set[SMTPProtocol] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.listeners: list[asyncio.Server] = []
+
+    async def start(self, addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Listen on every address; returns the addresses bound (port 0 picks one)."""
+        loop = asyncio.get_running_loop()
+        bound: list[tuple[str, int]] = []
+        for host, port in addresses:
+            listener = await loop.create_server(
+                lambda: SMTPProtocol(self), host, port, reuse_address=True, backlog=1024
+            )
+            self.listeners.append(listener)
+            for sock in listener.sockets:
+                name = sock.getsockname()
+                bound.append((str(name[0]), int(name[1])))
+        return bound
+
+    def admit(self, connection: SMTPProtocol) -> bool:
+        if len(self.connections) >= self.config.max_connections:
+            return False
+        self.connections.add(connection)
+        return True
+
+    def forget(self, connection: SMTPProtocol) -> None:
+        self.connections.discard(connection)
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def stop(self, deadline: float = 30.0) -> None:
+        """Stop accepting; 421 to idle sessions; let commits finish within ``deadline``."""
+        for listener in self.listeners:
+            listener.close()
+        for connection in list(self.connections):
+            connection.shut_down()
+        if self.tasks:
+            _, pending = await asyncio.wait(set(self.tasks), timeout=deadline)
+            for task in pending:
+                task.cancel()
+        for connection in list(self.connections):
+            connection.shut_down()
+        for listener in self.listeners:
+            with contextlib.suppress(Exception):
+                await listener.wait_closed()
+        self.listeners.clear()

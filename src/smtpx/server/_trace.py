@@ -1,0 +1,31 @@
+"""The ``Received:`` trace header (RFC 5321 §4.4) a receiver adds to each message."""
+
+from __future__ import annotations
+
+import email.utils
+import secrets
+
+from ._handler import SessionInfo
+
+
+def protocol_name(session: SessionInfo) -> str:
+    """RFC 3848: SMTP, ESMTP, ESMTPS (TLS), ESMTPA (AUTH), ESMTPSA (both)."""
+    if not session.esmtp:
+        return "SMTP"
+    return "ESMTP" + ("S" if session.tls else "") + ("A" if session.auth_user else "")
+
+
+def received(session: SessionInfo, hostname: str) -> bytes:
+    """``Received: from HELO ([address]) by hostname with PROTO id ID for <rcpt>; date``."""
+    address = session.client_address
+    literal = f"[IPv6:{address}]" if ":" in address else f"[{address}]"
+    helo = session.helo or literal
+    lines = [
+        f"Received: from {helo} ({literal})",
+        f"\tby {hostname} (smtpx) with {protocol_name(session)} id {secrets.token_hex(6)}",
+    ]
+    # RFC 5321 §4.4: "for" names the recipient only when there is exactly one.
+    if len(session.recipients) == 1:
+        lines[-1] += f"\r\n\tfor <{session.recipients[0][0]}>"
+    lines[-1] += f"; {email.utils.formatdate(localtime=True)}"
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")

@@ -1,0 +1,41 @@
+"""smtpx.store: keep received messages durably, then list, search and read them.
+
+    from smtpx.store import Envelope, Origin, Recipient, SQLiteStore
+
+    store = await SQLiteStore.open("./smtpx-data")
+    incoming = store.incoming()
+    for chunk in (b"Subject: hello\\r\\n", b"\\r\\n", b"It works.\\r\\n"):
+        incoming.write(chunk)  # as DATA arrives; large messages spill to disk
+    envelope = Envelope("app@example.org", (Recipient("user@example.net"),))
+    message_id = await store.add(incoming, envelope, Origin("192.0.2.1", 40000, "client"))
+    # add() returned: the message is committed and fsynced, a 250 may follow.
+    for message in await store.list(limit=10):
+        print(message.id, message.summary.subject)
+    await store.close()
+
+The store knows envelopes and bytes, not SMTP: the server turns a transaction
+into an :class:`Envelope` and an :class:`Origin`, and the store keeps them with
+the exact bytes received and a :class:`Summary` of the headers. ``Store`` is the
+interface; ``SQLiteStore`` the embedded implementation (one SQLite database in
+WAL mode, group commit: concurrent messages share one fsync). Failures raise
+:class:`StoreError`, with a one-line message.
+"""
+
+from __future__ import annotations
+
+from ._incoming import Incoming
+from ._model import Envelope, Origin, Recipient, StoredMessage, StoreError, Summary
+from ._sqlite import SQLiteStore
+from ._store import Store
+
+__all__ = [
+    "Envelope",
+    "Incoming",
+    "Origin",
+    "Recipient",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "StoredMessage",
+    "Summary",
+]

@@ -1,0 +1,92 @@
+"""The values a store keeps: envelopes, origins, summaries and stored messages.
+
+Theory of operation: these are plain frozen values, the vocabulary shared by the
+server (which builds an :class:`Envelope` and an :class:`Origin` from a session)
+and every store implementation (which persists them and hands back
+:class:`StoredMessage` values). They know nothing of SMTP framing: an address is
+a string, an ESMTP parameter a ``(KEYWORD, value)`` pair of strings, and the
+message itself is bytes kept elsewhere (``Store.raw``/``Store.open_raw``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = [
+    "Envelope",
+    "Origin",
+    "Recipient",
+    "StoreError",
+    "StoredMessage",
+    "Summary",
+]
+
+# An ESMTP parameter as the client sent it: ("NOTIFY", "SUCCESS"); a keyword with
+# no value has "" (("SMTPUTF8", "")).
+Params = tuple[tuple[str, str], ...]
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked: the data directory is unusable, the disk
+    is full, the store is closed. The message is one line a user can act on; a
+    receiver answers a temporary failure (4yz), as nothing was kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One forward-path with its RCPT parameters (DSN's NOTIFY/ORCPT...)."""
+
+    address: str
+    params: Params = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Who a message is from and for, as the SMTP transaction said (not the headers)."""
+
+    sender: str  # "" for the null reverse-path (bounces)
+    recipients: tuple[Recipient, ...]
+    params: Params = ()  # MAIL parameters: ("SIZE", "123"), ("BODY", "8BITMIME")...
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The session a message came from."""
+
+    client_address: str  # "192.0.2.1" or "::1"
+    client_port: int
+    helo: str
+    tls: str | None = None  # "TLSv1.3 TLS_AES_256_GCM_SHA384"; None for plain text
+    auth_user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Header fields for listing and search, read from the message when it was stored.
+
+    Fields a message does not have, or has in a form that cannot be parsed, are ""
+    (or empty, or None for ``date`` and ``message_id``): a malformed message is
+    still stored. ``attachments`` holds the file name of each attachment, "" for an
+    attachment without one.
+    """
+
+    subject: str
+    from_: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    date: str | None
+    message_id: str | None
+    attachments: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as a store keeps it; its bytes come from ``Store.raw(id)``."""
+
+    id: str
+    received_at: datetime  # UTC, timezone-aware
+    size: int  # octets of the raw message
+    envelope: Envelope
+    origin: Origin
+    summary: Summary

@@ -1,0 +1,235 @@
+"""Summary: the header fields and attachment names of a message, read in one pass.
+
+Theory of operation: ``summarize(source)`` reads the message once, line by line,
+holding only header sections in memory, never a body, so a 50 MB message costs
+no more memory than a small one and small and large messages get the same
+answer from the same code.
+
+The walk is a small MIME state machine. It starts in a header section (the
+message's own). A header section ends at an empty line (or, as in the stdlib
+parser, at a line that cannot be a header); it is then parsed with
+``email.parser.BytesParser(policy=policy.default)`` in ``headersonly`` mode:
+
+- the first section gives the summary fields (Subject, From, To, Cc, Date,
+  Message-ID), decoded (RFC 2047 encoded words, RFC 6532 UTF-8);
+- a ``multipart/*`` section pushes its boundary (RFC 2046 §5.1.1), and a
+  delimiter line ``--boundary`` then starts the header section of the next part,
+  ``--boundary--`` closes the multipart. A delimiter of an enclosing multipart
+  also closes the ones inside it, as the stdlib parser does;
+- any other section is a leaf part, and an attachment if it has
+  ``Content-Disposition: attachment`` or a file name (``filename=`` or the older
+  ``name=``). Bodies are skipped; a ``message/rfc822`` part is a leaf too, so the
+  attachments of a forwarded message are not listed as this message's own.
+
+Once no multipart is open, the rest is one body and the walk stops reading.
+
+Nothing here may fail a store: a field that cannot be parsed falls back to ""
+(to the raw header text where there is one), and if the walk itself breaks,
+what was found so far is kept. Limits: a header section is parsed from its first
+``HEADER_LIMIT`` octets; a line longer than ``LINE_LIMIT`` octets is read in
+pieces, and only its first piece can be a delimiter or a header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from email import policy
+from email.message import Message
+from email.parser import BytesParser
+from typing import Any, BinaryIO
+
+from ._model import Summary
+
+__all__ = ["EMPTY_SUMMARY", "summarize"]
+
+EMPTY_SUMMARY = Summary("", "", (), (), None, None, ())
+
+# Header sections are a few kilobytes; past this the rest of a section is ignored.
+HEADER_LIMIT = 256 * 1024
+# RFC 5322 §2.1.1 caps lines at 998 octets; a delimiter is at most 70 + 4
+# (RFC 2046 §5.1.1). Longer lines (binary bodies) are read in pieces of this size.
+LINE_LIMIT = 64 * 1024
+# The stdlib feedparser's test for a header line (email.feedparser.headerRE).
+# Bodies are searched for "\n--" in blocks of this size.
+SKIP_BLOCK = 1024 * 1024
+_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
+_PARSER = BytesParser(policy=policy.default)
+
+
+def summarize(source: BinaryIO) -> Summary:
+    """The summary of the message read from ``source`` (from its current position)."""
+    walk = _Walk()
+    with contextlib.suppress(Exception):  # a malformed message is still stored:
+        walk.run(source)  # keep what was found
+    return walk.summary()
+
+
+class _Walk:
+    """One pass over a message: see the module docstring."""
+
+    def __init__(self) -> None:
+        self.top: Message | None = None  # the message's own header section
+        self.attachments: list[str] = []
+        self.delimiters: list[bytes] = []  # b"--" + boundary of each open multipart
+        self.in_headers = True
+        self.section = bytearray()
+        self.section_full = False
+
+    def run(self, source: BinaryIO) -> None:
+        at_line_start = True
+        while True:
+            # In a body only a delimiter matters: jump to the next line starting "--".
+            if (
+                not self.in_headers
+                and at_line_start
+                and (not self.delimiters or not _skip_to_dashes(source))
+            ):
+                return
+            line = source.readline(LINE_LIMIT)
+            if not line:
+                break
+            starts_line = at_line_start
+            at_line_start = line.endswith(b"\n")
+            if not starts_line:  # the rest of a long line
+                if self.in_headers:
+                    self._keep(line)
+                continue
+            if self.delimiters and line.startswith(b"--") and self._delimiter(line):
+                continue
+            if self.in_headers:
+                # A piece of a long line cannot be judged: it stays in the section.
+                if line in (b"\r\n", b"\n") or (at_line_start and not _HEADER_LINE.match(line)):
+                    self._end_section()
+                else:
+                    self._keep(line)
+        if self.in_headers:
+            self._end_section()
+
+    def summary(self) -> Summary:
+        if self.top is None:
+            return EMPTY_SUMMARY
+        return Summary(
+            subject=_text(self.top, "subject") or "",
+            from_=_text(self.top, "from") or "",
+            to=_addresses(self.top, "to"),
+            cc=_addresses(self.top, "cc"),
+            date=_text(self.top, "date") or None,
+            message_id=_text(self.top, "message-id") or None,
+            attachments=tuple(self.attachments),
+        )
+
+    def _keep(self, line: bytes) -> None:
+        # Past the limit nothing more is kept, not even a shorter line: a continuation
+        # line kept without its first line would join the wrong field.
+        if self.section_full or len(self.section) + len(line) > HEADER_LIMIT:
+            self.section_full = True
+        else:
+            self.section += line
+
+    def _delimiter(self, line: bytes) -> bool:
+        """Act on a delimiter line of an open multipart; False if it is none."""
+        text = line.rstrip(b"\r\n").rstrip(b" \t")  # RFC 2046 §5.1.1: trailing blanks allowed
+        for depth in range(len(self.delimiters) - 1, -1, -1):
+            delimiter = self.delimiters[depth]
+            if text == delimiter or text == delimiter + b"--":
+                break
+        else:
+            return False
+        if self.in_headers:  # a part that ends inside its header section
+            self._end_section()
+        del self.delimiters[depth + 1 :]  # closing a multipart closes those inside it
+        if text == delimiter:
+            self.in_headers = True  # the next part's header section
+        else:
+            self.delimiters.pop()
+            self.in_headers = False  # the epilogue, part of the enclosing body
+        return True
+
+    def _end_section(self) -> None:
+        section = bytes(self.section)
+        self.section = bytearray()
+        self.section_full = False
+        self.in_headers = False
+        part = _PARSER.parsebytes(section, headersonly=True)
+        if self.top is None:
+            self.top = part
+        if part.get_content_maintype() == "multipart":
+            boundary = part.get_boundary()
+            if boundary:  # without one, the stdlib treats the body as text: so do we
+                self.delimiters.append(b"--" + boundary.encode("utf-8", "surrogateescape"))
+                return
+        if _is_attachment(part):
+            self.attachments.append(_clean(part.get_filename() or ""))
+
+
+def _skip_to_dashes(source: BinaryIO) -> bool:
+    """Move ``source`` (at the start of a line) to the next line that starts with "--";
+    False at the end. Searches blocks in C rather than reading lines in Python."""
+    at_line_start = True
+    while True:
+        start = source.tell()
+        block = source.read(SKIP_BLOCK)
+        if len(block) < 3:  # too short to hold "\n--" (the end of the message is near)
+            source.seek(start)
+            return bool(block)
+        if at_line_start and block.startswith(b"--"):
+            source.seek(start)
+            return True
+        found = block.find(b"\n--")
+        if found >= 0:
+            source.seek(start + found + 1)
+            return True
+        # "\n--" may straddle two blocks: search again from the last two octets.
+        source.seek(start + len(block) - 2)
+        at_line_start = False
+
+
+def _is_attachment(part: Message) -> bool:
+    try:
+        return part.get_content_disposition() == "attachment" or part.get_filename() is not None
+    except Exception:
+        return False
+
+
+def _text(message: Message, name: str) -> str | None:
+    """A header's decoded value; its raw text if it cannot be decoded; None if absent."""
+    try:
+        value = message.get(name)
+        return None if value is None else _clean(str(value)).strip()
+    except Exception:
+        for key, raw in message.raw_items():
+            if key.lower() == name:
+                return _clean(str(raw)).strip()
+        return None
+
+
+def _addresses(message: Message, name: str) -> tuple[str, ...]:
+    """Each address of every ``name`` header, as "Name <addr>" or "addr"."""
+    found: list[str] = []
+    try:
+        headers: list[Any] = message.get_all(name) or []
+    except Exception:
+        raw = _text(message, name)
+        return (raw,) if raw else ()
+    for header in headers:
+        try:
+            addresses = header.addresses
+            found.extend(_clean(str(address)) for address in addresses)
+        except Exception:
+            addresses = ()
+        if not addresses and str(header).strip():
+            found.append(_clean(str(header)).strip())
+    return tuple(found)
+
+
+def _clean(text: str) -> str:
+    """``text`` without lone surrogates (undecodable bytes), which SQLite cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "replace").decode("utf-8")
+    return text

@@ -1,0 +1,316 @@
+"""The writer: one thread, one SQLite connection, and group commit.
+
+Theory of operation: every change to a store (a message added, a message
+deleted) is a *job* put on a queue by the event loop, with an asyncio future the
+caller awaits. The writer thread takes the first job, then everything else
+already queued (up to ``MAX_BATCH``), applies them all in ONE transaction and
+commits. With ``PRAGMA synchronous=FULL`` in WAL mode the commit is the fsync of
+the WAL, so the batch shares one disk flush; only then is each future resolved,
+through ``loop.call_soon_threadsafe``. While a commit is flushing, new jobs pile
+up in the queue and become the next batch: the busier the server, the more
+messages per fsync. Nothing is delayed to wait for company.
+
+Checkpoints (copying the WAL into the database, and its fsync) are the
+writer's too, but only after a batch's futures are resolved, so no add() waits
+for one: SQLite's automatic checkpoint is turned off, because it runs inside
+the COMMIT that crosses its threshold.
+
+A large message (over ``LARGE_MESSAGE``) gets a transaction of its own, after
+the batch's small ones have committed, so their replies do not wait while
+megabytes are written and flushed. Its bytes go from the spill file into a
+``zeroblob`` through ``Connection.blobopen`` in ``COPY_CHUNK`` pieces: memory
+stays flat whatever the size, and SQLite spills dirty pages into the WAL as the
+transaction grows.
+
+If a batch fails (disk full, I/O error), it is rolled back and each of its jobs
+is retried alone, so one bad job cannot sink the others; a job that still fails
+gets a StoreError. The ids of a failed transaction are not reused.
+
+``stop()`` queues a sentinel: jobs queued before it are still applied, later
+``submit()`` calls raise StoreError, and the connection is closed (SQLite then
+checkpoints the WAL into the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO, Generic, TypeVar
+
+from ._ids import MessageIds
+from ._incoming import Incoming
+from ._model import Envelope, Origin, StoredMessage, StoreError
+from ._schema import INSERT, row_values
+from ._summary import summarize
+
+__all__ = ["AddJob", "DeleteJob", "Writer"]
+
+# Jobs per transaction, at most: bounds the latency a batch adds to its first job.
+MAX_BATCH = 512
+# Messages above this size commit alone (see above).
+LARGE_MESSAGE = 4 * 1024 * 1024
+# Spill file to BLOB copy size: memory per large message in flight.
+COPY_CHUNK = 1024 * 1024
+
+# Automatic checkpoints are off (they would run inside COMMIT, on the caller's
+# time): the writer checkpoints once about this much went into the WAL, as
+# SQLite's default of 1000 pages would.
+CHECKPOINT_BYTES = 4 * 1024 * 1024
+# What a job adds to the WAL besides the message bytes: its pages of row and index.
+PAGE_ESTIMATE = 4096
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True, eq=False)
+class _Job(Generic[T]):
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[T]
+
+    def resolve(self, result: T) -> None:
+        """Give the caller its result, from the writer thread."""
+        self._call(_set_result, result)
+
+    def fail(self, error: BaseException) -> None:
+        """Give the caller an exception, from the writer thread."""
+        self._call(_set_exception, error)
+
+    def _call(self, settle: Callable[[asyncio.Future[T], Any], None], value: object) -> None:
+        # RuntimeError: the event loop was closed, nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(settle, self.future, value)
+
+
+@dataclass(slots=True, eq=False)
+class AddJob(_Job[str]):
+    incoming: Incoming
+    content: bytes | BinaryIO
+    size: int
+    envelope: Envelope
+    origin: Origin
+    received_at: datetime
+
+    @property
+    def large(self) -> bool:
+        return self.size > LARGE_MESSAGE
+
+
+@dataclass(slots=True, eq=False)
+class DeleteJob(_Job[bool]):
+    message_id: str
+
+
+Job = AddJob | DeleteJob
+
+
+class Writer:
+    """Applies jobs on its own thread; see the module docstring."""
+
+    def __init__(self, connection: sqlite3.Connection, ids: MessageIds) -> None:
+        self._connection = connection  # autocommit mode: transactions are explicit
+        self._ids = ids
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="smtpx-store-writer", daemon=True)
+        # Transactions committed: tests use it to see group commit at work.
+        self.commits = 0
+        self.checkpoints = 0
+        self._wal_bytes = 0  # an estimate of what the WAL gained since the last checkpoint
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            if self._stopping:
+                raise StoreError("the store is closed")
+            self._queue.put(job)
+
+    def stop(self) -> None:
+        """Finish the queued jobs, close the connection. Blocks: call it from a thread."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                batch, more = self._take()
+                self._apply_batch(batch)
+                if not more:
+                    return
+        finally:
+            self._abandon()
+            self._connection.close()
+
+    def _take(self) -> tuple[list[Job], bool]:
+        """The next batch, and whether to go on after it (no sentinel seen)."""
+        batch: list[Job] = []
+        job = self._queue.get()
+        while job is not None:
+            batch.append(job)
+            if len(batch) >= MAX_BATCH:
+                return batch, True
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, True
+        return batch, False
+
+    def _apply_batch(self, batch: list[Job]) -> None:
+        small = [job for job in batch if not (isinstance(job, AddJob) and job.large)]
+        groups = [small] if small else []
+        groups += [[job] for job in batch if isinstance(job, AddJob) and job.large]
+        for group in groups:
+            self._commit(group)
+            self._wal_bytes += sum(
+                PAGE_ESTIMATE + (job.size if isinstance(job, AddJob) else 0) for job in group
+            )
+        if self._wal_bytes >= CHECKPOINT_BYTES:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database, after the batch's callers have their replies."""
+        try:
+            self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            return  # nothing is lost: the WAL keeps the data; try again after the next batch
+        self._wal_bytes = 0
+        self.checkpoints += 1
+
+    def _commit(self, group: list[Job]) -> None:
+        """Apply ``group`` in one transaction and settle its futures."""
+        try:
+            results = self._transaction(group)
+        except Exception as exc:
+            if len(group) > 1:  # find the job that failed: retry each alone
+                for job in group:
+                    self._commit([job])
+                return
+            self._finish(group[0], None, _store_error(exc))
+            return
+        for job, result in zip(group, results, strict=True):
+            self._finish(job, result, None)
+
+    def _transaction(self, group: list[Job]) -> list[str | bool]:
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            results = [self._apply(job) for job in group]
+            connection.execute("COMMIT")  # synchronous=FULL: the WAL is fsynced here
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        return results
+
+    def _apply(self, job: Job) -> str | bool:
+        if isinstance(job, DeleteJob):
+            return self._delete(job.message_id)
+        return self._add(job)
+
+    def _add(self, job: AddJob) -> str:
+        message_id = self._ids.next(int(job.received_at.timestamp() * 1000))
+        content = job.content
+        source: BinaryIO
+        if isinstance(content, bytes):
+            source = io.BytesIO(content)
+        else:
+            content.flush()
+            content.seek(0)
+            source = content
+        summary = summarize(source)
+        cursor = self._connection.execute(
+            INSERT,
+            row_values(
+                StoredMessage(
+                    message_id, job.received_at, job.size, job.envelope, job.origin, summary
+                )
+            ),
+        )
+        seq = cursor.lastrowid
+        assert seq is not None
+        if isinstance(content, bytes):
+            self._connection.execute(
+                "INSERT INTO contents (seq, raw) VALUES (?, ?)", (seq, content)
+            )
+            return message_id
+        self._connection.execute(
+            "INSERT INTO contents (seq, raw) VALUES (?, zeroblob(?))", (seq, job.size)
+        )
+        content.seek(0)
+        with self._connection.blobopen("contents", "raw", seq) as blob:
+            copied = 0
+            while chunk := content.read(min(COPY_CHUNK, job.size - copied)):
+                blob.write(chunk)
+                copied += len(chunk)
+        if copied != job.size:
+            raise StoreError(f"spill file holds {copied} octets, expected {job.size}")
+        return message_id
+
+    def _delete(self, message_id: str) -> bool:
+        connection = self._connection
+        row = connection.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            return False
+        connection.execute("DELETE FROM contents WHERE seq = ?", row)
+        connection.execute("DELETE FROM messages WHERE seq = ?", row)
+        return True
+
+    def _finish(self, job: Job, result: str | bool | None, error: BaseException | None) -> None:
+        if isinstance(job, AddJob):
+            job.incoming._release()  # committed, or failed for good: the bytes are done with
+            job.content = b""
+        if error is not None:
+            job.fail(error)
+        elif isinstance(job, AddJob):
+            assert isinstance(result, str)
+            job.resolve(result)
+        else:
+            assert isinstance(result, bool)
+            job.resolve(result)
+
+    def _abandon(self) -> None:
+        """Fail whatever is still queued: the writer is gone (only after a bug)."""
+        with self._lock:
+            self._stopping = True
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                self._finish(job, None, StoreError("the store's writer stopped"))
+
+
+def _set_result(future: asyncio.Future[T], result: T) -> None:
+    if not future.done():  # done: the caller was cancelled; the job happened all the same
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[T], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _store_error(exc: Exception) -> StoreError:
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, sqlite3.Error | OSError):
+        error = StoreError(f"cannot write to the store: {exc}")
+    else:
+        error = StoreError(f"cannot write to the store: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
