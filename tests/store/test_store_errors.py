@@ -73,14 +73,14 @@ def test_a_closed_store_refuses_every_call(tmp_path: Path) -> None:
         incoming.write(SIMPLE)
         await store.close()
         await store.close()  # closing twice is fine
-        with pytest.raises(StoreError, match="^the store is closed$"):
+        with pytest.raises(StoreError, match=r"^the store is closed$"):
             store.incoming()
-        with pytest.raises(StoreError, match="^the store is closed$"):
+        with pytest.raises(StoreError, match=r"^the store is closed$"):
             await store.add(incoming, ENVELOPE, ORIGIN)
         for call in (store.get("x"), store.raw("x"), store.list(), store.count()):
-            with pytest.raises(StoreError, match="^the store is closed$"):
+            with pytest.raises(StoreError, match=r"^the store is closed$"):
                 await call
-        with pytest.raises(StoreError, match="^the store is closed$"):
+        with pytest.raises(StoreError, match=r"^the store is closed$"):
             await store.delete("x")
 
     asyncio.run(main())
@@ -133,5 +133,44 @@ def test_a_malformed_message_is_still_stored(tmp_path: Path, raw: bytes) -> None
         stored = await store.get(message_id)
         assert stored is not None
         assert isinstance(stored.summary.subject, str)
+
+    on_store(tmp_path, scenario)
+
+
+def test_one_failing_message_does_not_fail_the_others_of_its_commit(tmp_path: Path) -> None:
+    async def scenario(store: SQLiteStore) -> None:
+        broken = store.incoming()
+        broken.write(b"x" * 1_000_000)  # spilled...
+        assert broken._file is not None
+        broken._file.close()  # ...and its file lost behind the store's back
+        results = await asyncio.gather(
+            add(store, SIMPLE),
+            store.add(broken, ENVELOPE, ORIGIN),
+            add(store, SIMPLE),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], StoreError)
+        assert str(results[1]).startswith("cannot write to the store: ValueError: ")
+        assert all(isinstance(result, str) for result in (results[0], results[2]))
+        assert await store.count() == 2
+
+    on_store(tmp_path, scenario)
+
+
+def test_a_full_disk_fails_the_add_and_the_store_recovers(tmp_path: Path) -> None:
+    async def scenario(store: SQLiteStore) -> None:
+        await add(store, SIMPLE)
+        # A database that may not grow is what a full disk looks like to SQLite. The
+        # writer thread is idle (waiting for a job), so its connection is free to use.
+        writer = store._writer._connection
+        (pages,) = writer.execute("PRAGMA page_count").fetchone()
+        writer.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(StoreError) as caught:
+            await add(store, b"Subject: too big\r\n\r\n" + b"z" * 300_000)
+        assert str(caught.value) == "cannot write to the store: database or disk is full"
+        writer.execute("PRAGMA max_page_count = 1073741823")
+        message_id = await add(store, SIMPLE)
+        assert await store.raw(message_id) == SIMPLE
+        assert await store.count() == 2
 
     on_store(tmp_path, scenario)

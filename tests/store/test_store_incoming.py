@@ -21,9 +21,10 @@ def test_a_small_message_stays_in_memory(tmp_path: Path) -> None:
 def test_one_octet_past_the_limit_spills_to_a_file_without_a_name(tmp_path: Path) -> None:
     incoming = Incoming(tmp_path, memory_limit=10)
     incoming.write(b"0123456789")
-    assert not incoming.spilled
+    spilled = [incoming.spilled]
     incoming.write(b"a")
-    assert incoming.spilled
+    spilled.append(incoming.spilled)
+    assert spilled == [False, True]
     assert incoming.size == 11
     assert os.listdir(tmp_path) == []  # unlinked at once: a crash leaves nothing
     incoming.write(b"bc")
@@ -48,5 +49,5 @@ def test_discard_drops_the_content_and_may_be_repeated(tmp_path: Path) -> None:
 def test_a_spill_that_cannot_be_made_raises_store_error(tmp_path: Path) -> None:
     incoming = Incoming(tmp_path / "gone", memory_limit=4)
     incoming.write(b"1234")
-    with pytest.raises(StoreError, match="^cannot spill a large message to .*gone: "):
+    with pytest.raises(StoreError, match=r"^cannot spill a large message to .*gone: "):
         incoming.write(b"5")

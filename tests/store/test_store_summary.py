@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smtpx.store import Summary
-from smtpx.store import _summary
+from smtpx.store import Summary, _summary
 from smtpx.store._summary import EMPTY_SUMMARY, summarize
 
 
@@ -41,7 +40,7 @@ def test_header_fields_are_decoded() -> None:
     raw = (
         b"From: =?iso-8859-1?q?Andr=E9?= <andre@example.org>\r\n"
         b"To: undisclosed-recipients:;\r\n"
-        b"Cc: team: ann@example.net, \"Ben B.\" <ben@example.net>;, cy@example.net\r\n"
+        b'Cc: team: ann@example.net, "Ben B." <ben@example.net>;, cy@example.net\r\n'
         b"Subject: =?utf-8?b?w4dh?= va\r\n"
         b" folded\r\n"
         b"Date: Tue, 2 Jan 2024 03:04:05 -0800\r\n"
@@ -97,7 +96,7 @@ NESTED = (
     b"-- \r\n"  # a signature separator, not a delimiter
     b"--inner\r\n"
     b"Content-Type: text/html\r\n"
-    b"Content-Disposition: inline; filename=\"page.html\"\r\n"
+    b'Content-Disposition: inline; filename="page.html"\r\n'
     b"\r\n"
     b"<p>hi</p>\r\n"
     b"--inner--\r\n"
@@ -108,7 +107,7 @@ NESTED = (
     b"--not-a-delimiter\r\n"
     b"--outer\r\n"
     b"Content-Type: message/rfc822\r\n"
-    b"Content-Disposition: attachment; filename=\"fwd.eml\"\r\n"
+    b'Content-Disposition: attachment; filename="fwd.eml"\r\n'
     b"\r\n"
     b"Subject: forwarded\r\n"
     b"Content-Type: multipart/mixed; boundary=deep\r\n"

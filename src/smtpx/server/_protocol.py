@@ -15,6 +15,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..protocol import (
@@ -107,6 +108,10 @@ class SMTPProtocol(asyncio.Protocol):
         self.closing = False
         self.last_activity = time.monotonic()
         self.idle_timer: asyncio.TimerHandle | None = None
+        # What to do once the batch of replies is written (close, or start TLS).
+        self.then: Callable[[], None] | None = None
+        # During the TLS handshake: what arrived through TLS before it was noted.
+        self.handshaking: bytearray | None = None
 
     # --- connection events ----------------------------------------------------------
 
@@ -138,6 +143,11 @@ class SMTPProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = time.monotonic()
+        if self.handshaking is not None:
+            # Decrypted bytes that beat our handshake coroutine to it: kept
+            # for the engine, which is not yet told that TLS is up.
+            self.handshaking += data
+            return
         self.connection.receive_data(data)
         if not self.busy:
             self._process()
@@ -181,6 +191,10 @@ class SMTPProtocol(asyncio.Protocol):
             return
         if out and self.transport is not None:
             self.transport.write(b"".join(out))
+        # After the batch, so that every earlier reply goes out first.
+        if self.then is not None:
+            then, self.then = self.then, None
+            then()
 
     def _answer(self, event: Event) -> Reply | None:
         session = self.session
@@ -221,10 +235,8 @@ class SMTPProtocol(asyncio.Protocol):
         if isinstance(event, Noop):
             return NOOP
         if isinstance(event, Quit):
-            assert self.transport is not None
-            self.transport.write(self.connection.send(BYE))
-            self._close([])
-            return None
+            self.then = lambda: self._close([])
+            return BYE
         if isinstance(event, Vrfy):
             return CANNOT_VRFY
         if isinstance(event, Expn):
@@ -232,10 +244,11 @@ class SMTPProtocol(asyncio.Protocol):
         if isinstance(event, Help):
             return HELP
         if isinstance(event, StartTls):
-            self._start_tls()
-            return None
+            self.then = self._start_tls
+            return READY_FOR_TLS
         if isinstance(event, ConnectionClosed):
-            self._close([])
+            # After QUIT's 221, or the client's EOF: close once the batch is out.
+            self.then = self.then or (lambda: self._close([]))
             return None
         return Reply(502, "5.5.1", "Command not implemented")  # AUTH: none configured
 
@@ -297,7 +310,10 @@ class SMTPProtocol(asyncio.Protocol):
         context = self.server.config.tls
         assert transport is not None
         assert context is not None  # the engine refuses STARTTLS that was not offered
-        transport.write(self.connection.send(READY_FOR_TLS))
+        # The client's TLS hello may come at once: not a byte of it may reach
+        # the engine, so reading stops here and start_tls() resumes it.
+        transport.pause_reading()
+        self.handshaking = bytearray()
         self.busy = True
         task = asyncio.get_running_loop().create_task(self._handshake(transport, context))
         self.server.track(task)
@@ -308,6 +324,7 @@ class SMTPProtocol(asyncio.Protocol):
             tls_transport = await loop.start_tls(transport, self, context, server_side=True)
         except (OSError, ssl.SSLError, ConnectionError) as error:
             log.info("TLS with %s failed: %s", self.session.client_address, error)
+            self.handshaking = None
             transport.close()
             return
         if tls_transport is None:  # pragma: no cover - the transport closed meanwhile
@@ -316,6 +333,9 @@ class SMTPProtocol(asyncio.Protocol):
         discarded = self.connection.start_tls()
         if discarded:
             log.info("discarded %d octets sent before TLS", len(discarded))
+        early, self.handshaking = bytes(self.handshaking or b""), None
+        if early:
+            self.connection.receive_data(early)
         ssl_object = tls_transport.get_extra_info("ssl_object")
         cipher = ssl_object.cipher() if ssl_object is not None else None
         version = ssl_object.version() if ssl_object is not None else None

@@ -66,7 +66,7 @@ DATABASE_NAME = "messages.sqlite3"
 # Reader threads (and connections): reads are short; a few cover a busy viewer.
 READERS = 4
 # Keep a WAL file no larger than this once checkpointed (after a large message).
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
 # How long a connection waits for another's lock (another process's writer).
 BUSY_TIMEOUT_MS = 10_000
 

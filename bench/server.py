@@ -1,0 +1,135 @@
+"""Receiver throughput: Postfix's smtp-source sends to smtpx serve and to its peers.
+
+smtp-source (C) sends 1 KB messages, on 1 and on 10 sessions, to: smtpx in sink
+mode (accept and discard), smtpx keeping mail (SQLite, fsync before each 250,
+group commit), aiosmtpd with a discarding handler, and Postfix's smtp-sink (C).
+Each server runs in its own process; all are measured in the same run.
+
+Targets (issue 4): sink mode >= 5x aiosmtpd and >= 1.0x smtp-sink at 1 and 10
+sessions; durable mode >= 3x a real Postfix queue at 10 sessions (not measured
+here yet).
+
+    .venv/bin/python bench/server.py [--messages N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AIOSMTPD_SINK = """
+import asyncio, sys
+from aiosmtpd.controller import Controller
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+controller = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+try:
+    asyncio.get_event_loop().run_until_complete(asyncio.sleep(10**6))
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit("server did not start")
+
+
+def servers(data_dir: Path) -> dict[str, list[str]]:
+    smtpx = [str(Path(sys.executable).with_name("smtpx")), "serve", "--listen"]
+    sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    return {
+        "smtpx serve --sink": [*smtpx, "127.0.0.1:{port}", "--sink"],
+        "smtpx serve (SQLite)": [*smtpx, "127.0.0.1:{port}", "--data-dir", str(data_dir)],
+        "aiosmtpd (discard)": [sys.executable, "-c", AIOSMTPD_SINK, "{port}"],
+        "smtp-sink (C)": [sink, *user, "127.0.0.1:{port}", "1024"],
+    }
+
+
+def measure(command: list[str], messages: int, sessions: int) -> float:
+    port = free_port()
+    process = subprocess.Popen(
+        [part.replace("{port}", str(port)) for part in command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(port, process)
+        source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                source,
+                "-d",
+                "-s",
+                str(sessions),
+                "-l",
+                "1024",
+                "-m",
+                str(messages),
+                "-f",
+                "bench@example.org",
+                "-t",
+                "sink@example.net",
+                f"127.0.0.1:{port}",
+            ],
+            check=True,
+            timeout=600,
+        )
+        return messages / (time.perf_counter() - start)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    args = parser.parse_args()
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs;")
+    print(f"smtp-source sends {args.messages} messages of 1 KB")
+    for sessions in (1, 10):
+        with tempfile.TemporaryDirectory() as tmp:
+            rates = {
+                name: measure(command, args.messages, sessions)
+                for name, command in servers(Path(tmp)).items()
+            }
+        print(f"\n{sessions} session{'s' if sessions > 1 else ''}:")
+        for name, rate in rates.items():
+            print(f"  {name:22} {rate:9,.0f} msg/s")
+        sink = rates["smtpx serve --sink"]
+        print(
+            f"  smtpx --sink: {sink / rates['aiosmtpd (discard)']:.2f}x aiosmtpd, "
+            f"{sink / rates['smtp-sink (C)']:.2f}x smtp-sink"
+        )
+
+
+if __name__ == "__main__":
+    main()
