@@ -68,7 +68,7 @@ MESSAGE = (
 
 def message(subject: str, body: str = "Hello.") -> bytes:
     """A small message with CRLF line ends, told apart by ``subject``."""
-    return (f"From: {SENDER}\r\nTo: {RECIPIENT}\r\nSubject: {subject}\r\n\r\n{body}\r\n").encode()
+    return f"From: {SENDER}\r\nTo: {RECIPIENT}\r\nSubject: {subject}\r\n\r\n{body}\r\n".encode()
 
 
 # --- reading what was stored ----------------------------------------------------------
@@ -114,7 +114,11 @@ class StoringServer:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.store = self.run(SQLiteStore.open(data_dir))
+        try:
+            self.store = self.run(SQLiteStore.open(data_dir))
+        except BaseException:
+            self._end_loop()
+            raise
         self.server = Server(StoringHandler(self.store), config)
 
     def start(self) -> None:
@@ -139,9 +143,12 @@ class StoringServer:
         finally:
             with contextlib.suppress(Exception):
                 self.run(self.store.close())
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=10)
-            self.loop.close()
+            self._end_loop()
+
+    def _end_loop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
 
     # --- what the store holds ------------------------------------------------------------
 

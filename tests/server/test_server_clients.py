@@ -312,7 +312,7 @@ def test_curl(mx: StoringServer, message_file: Path, tls_certs: TlsCerts, startt
     tls = ["--ssl-reqd", "--cacert", str(tls_certs.ca_pem)] if starttls else []
     # The certificate names "localhost": curl checks the host name it connected to.
     host = "localhost" if starttls else mx.host
-    run(CURL, "-sS", "--max-time", "10", f"smtp://{host}:{mx.port}/curl.example",
+    run(CURL, "-sS", "--max-time", "5", f"smtp://{host}:{mx.port}/curl.example",
         "--mail-from", SENDER, "--mail-rcpt", RECIPIENT, "-T", message_file, *tls)  # fmt: skip
     stored, rest = kept(mx, tls=starttls, protocol="ESMTPS" if starttls else "ESMTP")
     assert rest == MESSAGE

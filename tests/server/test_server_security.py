@@ -33,6 +33,9 @@ from smtpx.server import ServerConfig
 
 MAIL = "MAIL FROM:<alice@example.org>"
 RCPT = "RCPT TO:<bob@example.org>"
+# Replies one client may leave unread on the server: asyncio's high-water mark (64 KiB)
+# plus the replies to one read (256 KiB of commands), with room to spare.
+OUTPUT_BOUND = 8 * 1024 * 1024
 
 
 def config(tls_certs: TlsCerts, **options: Any) -> ServerConfig:
@@ -145,6 +148,22 @@ def test_command_in_the_same_segment_as_the_client_finished_is_answered(
         assert ehlo.code == 250, ehlo
         assert ehlo.lines[0] == "mx.test", ehlo
         assert "STARTTLS" not in ehlo.lines
+
+
+def test_failed_tls_handshake_frees_its_connection_slot(
+    tmp_path: Path, tls_certs: TlsCerts
+) -> None:
+    """A client that sends garbage instead of a TLS hello is closed, and its place
+    under max_connections is free again for the next client."""
+    with storing_server(tmp_path, config(tls_certs, max_connections=1)) as server:
+        with Wire(server.host, server.port) as connection:
+            connection.hello()
+            expect(connection.command("STARTTLS"), 220, "2.0.0")
+            connection.send(b"this is not a TLS client hello\r\n" * 4)
+            assert connection.closed()
+        server.wait_for_connections(0)
+        with Wire(server.host, server.port) as later:
+            expect(later.reply(), 220)
 
 
 def test_starttls_when_tls_is_not_configured_is_502(tmp_path: Path) -> None:
@@ -344,6 +363,32 @@ def test_idle_client_inside_data_gets_421_and_nothing_is_stored(
         expect(connection.reply(), 421, "4.4.2")
         assert connection.closed()
         assert server.count() == 0
+
+
+def test_client_that_never_reads_cannot_make_the_server_buffer_without_bound(
+    mx: StoringServer,
+) -> None:
+    """Each "EHLO x" (8 octets) earns a reply of 160: a client that pipelines them
+    and never reads would have the server hold twenty times what it sent. Past a
+    bound the server must stop reading (asyncio's pause_writing) until the client
+    reads, as TCP would make any writer wait."""
+
+    async def output() -> tuple[int, bool]:
+        (connection,) = mx.server.connections
+        assert connection.transport is not None
+        return connection.transport.get_write_buffer_size(), connection.transport.is_reading()
+
+    with Wire(mx.host, mx.port) as connection:
+        expect(connection.reply(), 220)
+        with contextlib.suppress(TimeoutError):  # the server stopped reading: good
+            connection.send(b"EHLO x\r\n" * 160_000)
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while True:
+            buffered, reading = mx.run(output())
+            assert buffered <= OUTPUT_BOUND, f"{buffered} octets of replies held for one client"
+            if not reading:
+                break
+            assert time.monotonic() < deadline, f"still reading, {buffered} octets held"
 
 
 def test_stop_answers_421_to_idle_sessions(tmp_path: Path, tls_certs: TlsCerts) -> None:

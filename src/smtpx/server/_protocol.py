@@ -75,6 +75,8 @@ LOCAL_ERROR = Reply(451, "4.3.0", "Local error: message not kept, try again late
 TIMEOUT = Reply(421, "4.4.2", "Timeout, closing connection")
 BUSY = Reply(421, "4.7.0", "Too many connections, try again later")
 SHUTTING_DOWN = Reply(421, "4.3.2", "Service shutting down")
+# Replies written at once at most; beyond it the batch is flushed.
+_BATCH = 65536
 
 
 def _mail_params(event: MailFrom) -> tuple[tuple[str, str], ...]:
@@ -106,12 +108,15 @@ class SMTPProtocol(asyncio.Protocol):
         self.content: Content | None = None
         self.busy = False  # waiting for on_message or a TLS handshake
         self.closing = False
+        self.lost = False
         self.last_activity = time.monotonic()
         self.idle_timer: asyncio.TimerHandle | None = None
         # What to do once the batch of replies is written (close, or start TLS).
         self.then: Callable[[], None] | None = None
         # During the TLS handshake: what arrived through TLS before it was noted.
         self.handshaking: bytearray | None = None
+        # The client is not reading our replies: stop reading its commands too.
+        self.write_paused = False
 
     # --- connection events ----------------------------------------------------------
 
@@ -132,6 +137,9 @@ class SMTPProtocol(asyncio.Protocol):
         self._arm_idle_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.lost:
+            return
+        self.lost = True
         self.closing = True
         if self.idle_timer is not None:
             self.idle_timer.cancel()
@@ -140,6 +148,19 @@ class SMTPProtocol(asyncio.Protocol):
             self.content = None
         self.server.forget(self)
         log.info("disconnect from %s", self.session.client_address)
+
+    def pause_writing(self) -> None:
+        """Our replies pile up unread: read no more commands until they drain."""
+        self.write_paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.transport is not None and not self.closing:
+            self.transport.resume_reading()
+            if not self.busy:
+                self._process()
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = time.monotonic()
@@ -163,9 +184,16 @@ class SMTPProtocol(asyncio.Protocol):
     def _process(self) -> None:
         """Answer every event the engine has; write the replies in one batch."""
         out: list[bytes] = []
+        size = 0
         connection = self.connection
         try:
-            while not self.closing:
+            while not self.closing and not self.write_paused:
+                if size > _BATCH and self.transport is not None:
+                    # A long pipeline: write what is ready, so that a client
+                    # that does not read is noticed (pause_writing) early.
+                    self.transport.write(b"".join(out))
+                    out, size = [], 0
+                    continue
                 event = connection.next_event()
                 if event is NEED_DATA or event is PAUSED:
                     break
@@ -182,7 +210,9 @@ class SMTPProtocol(asyncio.Protocol):
                 reply = self._answer(event)
                 if reply is None:  # on_message, STARTTLS or the end: wait
                     break
-                out.append(connection.send(reply))
+                data = connection.send(reply)
+                out.append(data)
+                size += len(data)
         except RemoteProtocolError as error:
             if error.reply is not None:
                 out.append(format_reply(error.reply))
@@ -321,11 +351,21 @@ class SMTPProtocol(asyncio.Protocol):
     async def _handshake(self, transport: asyncio.Transport, context: ssl.SSLContext) -> None:
         loop = asyncio.get_running_loop()
         try:
-            tls_transport = await loop.start_tls(transport, self, context, server_side=True)
-        except (OSError, ssl.SSLError, ConnectionError) as error:
-            log.info("TLS with %s failed: %s", self.session.client_address, error)
+            tls_transport = await loop.start_tls(
+                transport,
+                self,
+                context,
+                server_side=True,
+                # A client silent after STARTTLS is idle like any other.
+                ssl_handshake_timeout=min(self.server.config.idle_timeout, 60.0),
+            )
+        except Exception as error:
+            log.info("TLS with %s failed: %r", self.session.client_address, error)
             self.handshaking = None
-            transport.close()
+            self.busy = False
+            transport.abort()
+            # asyncio may not call connection_lost for a failed handshake.
+            self.connection_lost(None)
             return
         if tls_transport is None:  # pragma: no cover - the transport closed meanwhile
             return
