@@ -15,10 +15,19 @@ kept it (the store's fsync'd commit).
 from __future__ import annotations
 
 from ._config import ServerConfig
-from ._handler import Content, Discarded, Handler, SessionInfo, SinkHandler, StoringHandler
+from ._handler import (
+    BaseHandler,
+    Content,
+    Discarded,
+    Handler,
+    SessionInfo,
+    SinkHandler,
+    StoringHandler,
+)
 from ._server import Server
 
 __all__ = [
+    "BaseHandler",
     "Content",
     "Discarded",
     "Handler",

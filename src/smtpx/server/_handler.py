@@ -74,11 +74,8 @@ class Handler(Protocol):
     async def on_message(self, session: SessionInfo, content: Content) -> Reply: ...
 
 
-class StoringHandler:
-    """Keeps every message in a store; the 250 comes only after the commit."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
+class BaseHandler:
+    """A handler that takes whatever is in sequence; subclasses override what they need."""
 
     def on_connect(self, session: SessionInfo) -> Reply | None:
         return None
@@ -88,6 +85,19 @@ class StoringHandler:
 
     def on_rcpt(self, session: SessionInfo, recipient: str) -> Reply | None:
         return None
+
+    def incoming(self) -> Content:
+        return Discarded()
+
+    async def on_message(self, session: SessionInfo, content: Content) -> Reply:
+        return ACCEPTED
+
+
+class StoringHandler(BaseHandler):
+    """Keeps every message in a store; the 250 comes only after the commit."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def incoming(self) -> Content:
         return self.store.incoming()
@@ -111,20 +121,5 @@ class Discarded:
         pass
 
 
-class SinkHandler:
+class SinkHandler(BaseHandler):
     """Accepts and discards every message: for load tests (``smtpx serve --sink``)."""
-
-    def on_connect(self, session: SessionInfo) -> Reply | None:
-        return None
-
-    def on_mail(self, session: SessionInfo, sender: str) -> Reply | None:
-        return None
-
-    def on_rcpt(self, session: SessionInfo, recipient: str) -> Reply | None:
-        return None
-
-    def incoming(self) -> Content:
-        return Discarded()
-
-    async def on_message(self, session: SessionInfo, content: Content) -> Reply:
-        return ACCEPTED

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..protocol import Reply
 from ._config import ServerConfig
-from ._handler import Content, SessionInfo
+from ._handler import BaseHandler, Content, SessionInfo
 from ._server import Server
 
 __all__ = ["CapturedMessage", "CapturingServer"]
@@ -51,20 +51,11 @@ class _Buffer:
         self.chunks.clear()
 
 
-class _Capture:
+class _Capture(BaseHandler):
     """A handler that keeps every message in memory."""
 
     def __init__(self, server: CapturingServer) -> None:
         self.server = server
-
-    def on_connect(self, session: SessionInfo) -> Reply | None:
-        return None
-
-    def on_mail(self, session: SessionInfo, sender: str) -> Reply | None:
-        return None
-
-    def on_rcpt(self, session: SessionInfo, recipient: str) -> Reply | None:
-        return None
 
     def incoming(self) -> Content:
         return _Buffer()
