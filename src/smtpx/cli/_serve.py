@@ -31,6 +31,9 @@ def _address(value: str) -> tuple[str, int]:
 @click.option(
     "--listen", multiple=True, metavar="HOST:PORT", help="Where to listen [127.0.0.1:2525]."
 )
+@click.option(
+    "--tls-listen", multiple=True, metavar="HOST:PORT", help="Listen with TLS from the start (465)."
+)
 @click.option("--data-dir", default="./smtpx-data", show_default=True, help="The store.")
 @click.option("--domain", multiple=True, help="Take mail for this domain (default: any).")
 @click.option("--trusted-network", multiple=True, metavar="CIDR", help="Clients that may relay.")
@@ -45,11 +48,16 @@ def serve(**options: Any) -> None:
     """Receive mail and keep it (SQLite in --data-dir), until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config = _config(options)
-    listen = [_address(value) for value in options["listen"]] or [("127.0.0.1", 2525)]
-    if not options["domain"] and any(not _loopback(host) for host, _ in listen):
+    tls_listen = [_address(value) for value in options["tls_listen"]]
+    listen = [_address(value) for value in options["listen"]]
+    if not listen and not tls_listen:
+        listen = [("127.0.0.1", 2525)]
+    if tls_listen and config.tls is None:
+        raise click.UsageError("--tls-listen needs --tls-cert and --tls-key")
+    if not options["domain"] and any(not _loopback(host) for host, _ in listen + tls_listen):
         # Never an open relay: beyond loopback, name the domains to take mail for.
         raise click.UsageError("listening beyond loopback needs --domain (no catch-all there)")
-    raise SystemExit(asyncio.run(_run(config, listen, options)))
+    raise SystemExit(asyncio.run(_run(config, listen, tls_listen, options)))
 
 
 def _loopback(host: str) -> bool:
@@ -88,7 +96,12 @@ def _config(options: dict[str, Any]) -> ServerConfig:
     return config
 
 
-async def _run(config: ServerConfig, listen: list[tuple[str, int]], options: dict[str, Any]) -> int:
+async def _run(
+    config: ServerConfig,
+    listen: list[tuple[str, int]],
+    tls_listen: list[tuple[str, int]],
+    options: dict[str, Any],
+) -> int:
     store = None
     if options["sink"]:
         handler: SinkHandler | StoringHandler = SinkHandler()
@@ -101,7 +114,7 @@ async def _run(config: ServerConfig, listen: list[tuple[str, int]], options: dic
         handler = StoringHandler(store)
     server = Server(handler, config)
     try:
-        bound = await server.start(listen)
+        bound = await server.start(listen, tls_listen)
     except OSError as error:
         click.echo(f"smtpx serve: cannot listen: {error.strerror or error}", err=True)
         if store is not None:

@@ -125,6 +125,9 @@ class SMTPProtocol(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("", 0)
         self.session = SessionInfo(str(peer[0]), int(peer[1]))
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:  # an implicit-TLS listener: TLS before the greeting
+            self.session.tls = _tls_description(ssl_object)
         if not self.server.admit(self):
             transport.write(format_reply(BUSY))
             transport.close()
@@ -377,9 +380,7 @@ class SMTPProtocol(asyncio.Protocol):
         if early:
             self.connection.receive_data(early)
         ssl_object = tls_transport.get_extra_info("ssl_object")
-        cipher = ssl_object.cipher() if ssl_object is not None else None
-        version = ssl_object.version() if ssl_object is not None else None
-        self.session.tls = f"{version} {cipher[0]}" if cipher else "TLS"
+        self.session.tls = _tls_description(ssl_object) if ssl_object is not None else "TLS"
         self.session.helo = ""
         self.busy = False
         self._process()
@@ -421,3 +422,8 @@ class SMTPProtocol(asyncio.Protocol):
         """Graceful shutdown: answer 421 unless a message is being committed."""
         if not self.busy and not self.closing:
             self._close([format_reply(SHUTTING_DOWN)])
+
+
+def _tls_description(ssl_object: ssl.SSLObject) -> str:
+    cipher = ssl_object.cipher()
+    return f"{ssl_object.version()} {cipher[0]}" if cipher else "TLS"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
+from collections.abc import Sequence
 
 from ._config import ServerConfig
 from ._handler import Handler
@@ -32,13 +34,30 @@ class Server:
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[asyncio.Server] = []
 
-    async def start(self, addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
-        """Listen on every address; returns the addresses bound (port 0 picks one)."""
+    async def start(
+        self,
+        addresses: Sequence[tuple[str, int]],
+        tls_addresses: Sequence[tuple[str, int]] = (),
+    ) -> list[tuple[str, int]]:
+        """Listen on every address; returns the addresses bound (port 0 picks one).
+
+        ``tls_addresses`` speak TLS from the first byte (RFC 8314 §3.3, port 465).
+        """
         loop = asyncio.get_running_loop()
         bound: list[tuple[str, int]] = []
-        for host, port in addresses:
+        if tls_addresses and self.config.tls is None:
+            raise ValueError("implicit TLS listeners need ServerConfig.tls")
+        plain: list[tuple[str, int, ssl.SSLContext | None]] = [(h, p, None) for h, p in addresses]
+        wrapped = [(host, port, self.config.tls) for host, port in tls_addresses]
+        for host, port, context in plain + wrapped:
             listener = await loop.create_server(
-                lambda: SMTPProtocol(self), host, port, reuse_address=True, backlog=1024
+                lambda: SMTPProtocol(self),
+                host,
+                port,
+                reuse_address=True,
+                backlog=1024,
+                ssl=context,
+                ssl_handshake_timeout=min(self.config.idle_timeout, 60.0) if context else None,
             )
             self.listeners.append(listener)
             for sock in listener.sockets:
