@@ -42,6 +42,9 @@ def _address(value: str) -> tuple[str, int]:
 @click.option("--max-size", type=click.IntRange(min=1), default=33_554_432, show_default=True)
 @click.option("--max-recipients", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--max-connections-per-client", type=click.IntRange(min=1), default=100, show_default=True
+)
 @click.option("--hostname", help="The name in the greeting and Received headers.")
 @click.option("--sink", is_flag=True, help="Accept and discard every message (load tests).")
 def serve(**options: Any) -> None:
@@ -90,6 +93,7 @@ def _config(options: dict[str, Any]) -> ServerConfig:
         domains=frozenset(domain.lower() for domain in options["domain"]),
         trusted_networks=networks,
         max_connections=options["max_connections"],
+        max_connections_per_client=options["max_connections_per_client"],
     )
     if options["hostname"]:
         config.hostname = options["hostname"]

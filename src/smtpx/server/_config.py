@@ -24,6 +24,16 @@ class ServerConfig:
     # Clients here may relay to any domain (RFC 5321 §3.6.1: relaying is by consent).
     trusted_networks: tuple[IPNetwork, ...] = ()
     max_connections: int = 1000
+    # One client address may not take every slot (a slow or hostile client
+    # never delays the others).
+    max_connections_per_client: int = 100
+    # Clients the per-client limit does not apply to (Postfix's
+    # smtpd_client_event_limit_exceptions): loopback, where test suites and
+    # local programs open many connections.
+    per_client_exempt: tuple[IPNetwork, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
     idle_timeout: float = 300.0  # RFC 5321 §4.5.3.2.7: at least five minutes
 
     def extensions(self, tls_active: bool) -> Extensions:
@@ -51,8 +61,15 @@ class ServerConfig:
         return not self.domains or domain.lower() in self.domains
 
     def trusts(self, address: str) -> bool:
-        try:
-            client = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(client in network for network in self.trusted_networks)
+        return _within(address, self.trusted_networks)
+
+    def limits_client(self, address: str) -> bool:
+        return not _within(address, self.per_client_exempt)
+
+
+def _within(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        client = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(client in network for network in networks)

@@ -11,6 +11,7 @@ a message is never acknowledged unless it is stored.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import ssl
@@ -31,6 +32,7 @@ class Server:
         self.config = config or ServerConfig()
         self.ehlo_replies = self.config.ehlo_replies()
         self.connections: set[SMTPProtocol] = set()
+        self.per_client: collections.Counter[str] = collections.Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[asyncio.Server] = []
 
@@ -66,13 +68,23 @@ class Server:
         return bound
 
     def admit(self, connection: SMTPProtocol) -> bool:
+        client = connection.session.client_address
         if len(self.connections) >= self.config.max_connections:
             return False
+        limit = self.config.max_connections_per_client
+        if self.per_client[client] >= limit and self.config.limits_client(client):
+            return False
         self.connections.add(connection)
+        self.per_client[client] += 1
         return True
 
     def forget(self, connection: SMTPProtocol) -> None:
-        self.connections.discard(connection)
+        if connection in self.connections:
+            self.connections.discard(connection)
+            client = connection.session.client_address
+            self.per_client[client] -= 1
+            if self.per_client[client] <= 0:
+                del self.per_client[client]
 
     def track(self, task: asyncio.Task[None]) -> None:
         self.tasks.add(task)
