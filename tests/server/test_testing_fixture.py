@@ -42,3 +42,19 @@ def test_fixture_takes_pipelined_bdat_from_the_async_client(
 def test_wait_for_gives_up_after_its_timeout(smtpx_server: CapturingServer) -> None:
     with pytest.raises(TimeoutError, match="0 of 1"):
         smtpx_server.wait_for(1, timeout=0.05)
+
+
+def test_received_header_names_utf8smtp_for_an_smtputf8_transaction(
+    smtpx_server: CapturingServer,
+) -> None:
+    message = compose(sender="jürgen@example.org", to=["b@example.org"], text="x")
+
+    async def send() -> None:
+        async with AsyncClient(smtpx_server.host, smtpx_server.port, tls="none") as client:
+            await client.send_message(message)
+
+    asyncio.run(send())
+    (kept,) = smtpx_server.wait_for(1)
+    received = kept.data.split(b"\r\n\r\n", 1)[0]
+    assert b" with UTF8SMTP id " in received  # RFC 6531 §4.3
+    assert kept.sender == "jürgen@example.org"

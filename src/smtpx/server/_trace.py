@@ -9,10 +9,13 @@ from ._handler import SessionInfo
 
 
 def protocol_name(session: SessionInfo) -> str:
-    """RFC 3848: SMTP, ESMTP, ESMTPS (TLS), ESMTPA (AUTH), ESMTPSA (both)."""
+    """RFC 3848: SMTP, ESMTP, ESMTPS (TLS), ESMTPA (AUTH), ESMTPSA (both);
+    RFC 6531 §4.3: UTF8SMTP, UTF8SMTPS, ... when the transaction used SMTPUTF8."""
     if not session.esmtp:
         return "SMTP"
-    return "ESMTP" + ("S" if session.tls else "") + ("A" if session.auth_user else "")
+    utf8 = any(keyword == "SMTPUTF8" for keyword, _ in session.sender_params)
+    base = "UTF8SMTP" if utf8 else "ESMTP"
+    return base + ("S" if session.tls else "") + ("A" if session.auth_user else "")
 
 
 def received(session: SessionInfo, hostname: str) -> bytes:
