@@ -14,6 +14,7 @@ import click
 
 from ._exits import EX_USAGE
 from ._messages import messages
+from ._passwd import passwd
 from ._probe import probe
 from ._send import send
 from ._sendmail import sendmail
@@ -78,5 +79,5 @@ def main(ctx: click.Context) -> None:
         ctx.exit(EX_USAGE)
 
 
-for _command in (send, probe, sendmail, serve, messages):
+for _command in (send, probe, sendmail, serve, messages, passwd):
     main.add_command(_command)

@@ -9,6 +9,7 @@ EX_USAGE = 64  # the command was used incorrectly
 EX_DATAERR = 65  # the input data was wrong: a bad address, an unreadable message
 EX_NOINPUT = 66  # an input file did not exist or was not readable
 EX_UNAVAILABLE = 69  # refused for good (5yz)
+EX_CANTCREAT = 73  # an output file cannot be created
 EX_TEMPFAIL = 75  # try again later (4yz, timeouts, dropped connections)
 EX_NOPERM = 77  # authentication failed
 EX_CONFIG = 78  # the configuration is wrong (a missing certificate, an unwritable directory)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..protocol import Limits
-from ..server import Server, ServerConfig, SinkHandler, StoringHandler
+from ..server import AuthFileError, Server, ServerConfig, SinkHandler, StoringHandler, Users
 from ..store import SQLiteStore, StoreError
 from ._exits import EX_CONFIG, EX_UNAVAILABLE
 from ._options import parse_server
@@ -39,6 +39,22 @@ def _address(value: str) -> tuple[str, int]:
 @click.option("--trusted-network", multiple=True, metavar="CIDR", help="Clients that may relay.")
 @click.option("--tls-cert", type=click.Path(dir_okay=False), help="Certificate chain (PEM).")
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="Private key (PEM).")
+@click.option(
+    "--auth-file",
+    type=click.Path(dir_okay=False),
+    help="Users who may AUTH: name:secret lines (smtpx passwd writes them).",
+)
+@click.option(
+    "--allow-insecure-auth", is_flag=True, help="Allow AUTH before TLS (passwords in clear)."
+)
+@click.option(
+    "--mailbox",
+    multiple=True,
+    metavar="ADDRESS",
+    help="A local mailbox: when given, VRFY and RCPT check local addresses against them.",
+)
+@click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True)
+@click.option("--command-timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True)
 @click.option("--max-size", type=click.IntRange(min=1), default=33_554_432, show_default=True)
 @click.option("--max-recipients", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True)
@@ -57,6 +73,9 @@ def serve(**options: Any) -> None:
         listen = [("127.0.0.1", 2525)]
     if tls_listen and config.tls is None:
         raise click.UsageError("--tls-listen needs --tls-cert and --tls-key")
+    if config.users is not None and config.tls is None and not config.allow_insecure_auth:
+        # RFC 4954 §4: PLAIN and LOGIN send the password; without TLS no AUTH could succeed.
+        raise click.UsageError("--auth-file needs --tls-cert/--tls-key, or --allow-insecure-auth")
     if not options["domain"] and any(not _loopback(host) for host, _ in listen + tls_listen):
         # Never an open relay: beyond loopback, name the domains to take mail for.
         raise click.UsageError("listening beyond loopback needs --domain (no catch-all there)")
@@ -94,10 +113,25 @@ def _config(options: dict[str, Any]) -> ServerConfig:
         trusted_networks=networks,
         max_connections=options["max_connections"],
         max_connections_per_client=options["max_connections_per_client"],
+        idle_timeout=options["idle_timeout"],
+        command_timeout=options["command_timeout"],
+        users=_users(options["auth_file"]),
+        allow_insecure_auth=options["allow_insecure_auth"],
+        mailboxes=frozenset(box.lower() for box in options["mailbox"]) or None,
     )
     if options["hostname"]:
         config.hostname = options["hostname"]
     return config
+
+
+def _users(path: str | None) -> Users | None:
+    if path is None:
+        return None
+    try:
+        return Users.load(path)
+    except AuthFileError as error:
+        click.echo(f"smtpx serve: {error}", err=True)
+        raise SystemExit(EX_CONFIG) from None
 
 
 async def _run(

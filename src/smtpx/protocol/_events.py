@@ -309,10 +309,12 @@ class Rejected(Event):
     Bad syntax (500/501), bad sequence (503), an unknown or unadvertised
     parameter (555), too many recipients (452), an oversized message (552), or a
     message with bare CR/LF. The state is as before the command (RFC 5321
-    §4.1.4), except that a refused message ends its transaction.
+    §4.1.4), except that a refused message ends its transaction: then
+    ``message`` is true, and the content received so far is to be dropped.
     """
 
     reply: Reply
+    message: bool = False
 
 
 @dataclass(frozen=True, slots=True)

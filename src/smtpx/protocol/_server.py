@@ -161,14 +161,14 @@ class ServerEngine:
             self.state = State.ERROR
             raise
 
-    def _reject(self, reply: Reply, step: str = "REJECTED") -> Rejected:
+    def _reject(self, reply: Reply, step: str = "REJECTED", message: bool = False) -> Rejected:
         """A recoverable refusal; too many of them end the session (421)."""
         if reply.code >= 500:
             self._errors += 1
             if self._errors > self.limits.bad_commands:
                 raise RemoteProtocolError("too many errors", TOO_MANY_ERRORS)
         self._owed = step
-        return Rejected(reply)
+        return Rejected(reply, message)
 
     def _read_command(self) -> Event | Sentinel:
         if self._skipped is not None:
@@ -299,7 +299,9 @@ class ServerEngine:
             if ended:
                 self._dot = None
                 self._owed = "EOM"
-                end: Event = Rejected(reader.refusal) if reader.refusal else _END_OF_MESSAGE
+                end: Event = _END_OF_MESSAGE
+                if reader.refusal is not None:
+                    end = Rejected(reader.refusal, message=True)
                 if not content:
                     return end
                 self._ending = end
@@ -333,7 +335,7 @@ class ServerEngine:
         self._chunking = False
         step = "BDAT LAST" if self._chunk_last else "BDAT"
         if self._chunk_refusal is TOO_BIG:
-            return self._reject(TOO_BIG, step)  # RFC 3030 §2: the transaction fails
+            return self._reject(TOO_BIG, step, message=True)  # RFC 3030 §2: the transaction fails
         if self._chunk_refusal is not None:
             return self._reject(self._chunk_refusal)  # out of sequence: nothing changes
         self._owed = step

@@ -14,6 +14,7 @@ kept it (the store's fsync'd commit).
 
 from __future__ import annotations
 
+from ._auth import AuthFileError, Users, hash_password
 from ._config import ServerConfig
 from ._handler import (
     BaseHandler,
@@ -27,6 +28,7 @@ from ._handler import (
 from ._server import Server
 
 __all__ = [
+    "AuthFileError",
     "BaseHandler",
     "Content",
     "Discarded",
@@ -36,4 +38,6 @@ __all__ = [
     "SessionInfo",
     "SinkHandler",
     "StoringHandler",
+    "Users",
+    "hash_password",
 ]

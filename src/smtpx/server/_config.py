@@ -8,6 +8,7 @@ import ssl
 from dataclasses import dataclass, field
 
 from ..protocol import Extensions, Limits, Reply
+from ._auth import Users
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -35,6 +36,18 @@ class ServerConfig:
         ipaddress.ip_network("::1/128"),
     )
     idle_timeout: float = 300.0  # RFC 5321 §4.5.3.2.7: at least five minutes
+    # From one reply to the end of the next command line, however slowly its
+    # bytes trickle in (the idle timeout alone is reset by every byte).
+    command_timeout: float = 300.0
+    # AUTH (RFC 4954): offered when there are users; refused (538) before TLS
+    # unless insecure AUTH is allowed, since PLAIN and LOGIN send the password.
+    users: Users | None = None
+    allow_insecure_auth: bool = False
+    auth_failure_delay: float = 1.0  # seconds before a 535, against guessing
+    auth_failures: int = 3  # failed AUTH commands a session may make; then 421
+    # Local mailboxes (lower-case addresses): when given, VRFY checks them
+    # (RFC 5321 §3.5.1: 250 or 550) and so does RCPT for the local domains.
+    mailboxes: frozenset[str] | None = None
 
     def extensions(self, tls_active: bool) -> Extensions:
         """What EHLO offers; STARTTLS only while the session is still in clear."""
@@ -48,6 +61,7 @@ class ServerConfig:
             chunking=True,
             binarymime=True,
             dsn=True,
+            auth=self.users.mechanisms if self.users is not None else None,
         )
 
     def ehlo_replies(self) -> tuple[Reply, Reply]:
@@ -59,6 +73,9 @@ class ServerConfig:
 
     def takes_mail_for(self, domain: str) -> bool:
         return not self.domains or domain.lower() in self.domains
+
+    def has_mailbox(self, address: str) -> bool:
+        return self.mailboxes is None or address.lower() in self.mailboxes
 
     def trusts(self, address: str) -> bool:
         return _within(address, self.trusted_networks)

@@ -15,13 +15,15 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..protocol import (
     NEED_DATA,
     PAUSED,
     SERVER,
+    Auth,
+    AuthResponse,
     Bdat,
     Connection,
     ConnectionClosed,
@@ -43,9 +45,11 @@ from ..protocol import (
     Reply,
     Rset,
     StartTls,
+    State,
     Vrfy,
     format_reply,
 )
+from . import _auth
 from ._handler import Content, SessionInfo
 from ._trace import received
 
@@ -68,13 +72,30 @@ READY_FOR_TLS = Reply(220, "2.0.0", "Ready to start TLS")
 HELP = Reply(
     214,
     "2.0.0",
-    "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY EXPN HELP STARTTLS\nEnd of HELP",
+    "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY EXPN HELP STARTTLS AUTH\n"
+    "End of HELP",
 )
+NO_MAILBOX = Reply(550, "5.1.1", "No such mailbox")  # RFC 3463 §3.2
+# RFC 4954 §6.
+AUTH_OK = Reply(235, "2.7.0", "Authentication successful")
+AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
+AUTH_TOO_WEAK = Reply(534, "5.7.9", "Authentication mechanism is too weak for this user")
+AUTH_NEEDS_TLS = Reply(538, "5.7.11", "Encryption required for requested authentication mechanism")
+AUTH_UNKNOWN = Reply(504, "5.5.4", "Unrecognized authentication type")
+AUTH_MALFORMED = Reply(501, "5.5.2", "Cannot decode the response")
+AUTH_TOO_MANY = Reply(421, "4.7.0", "Too many authentication failures, closing connection")
+_VERDICTS = {
+    _auth.Verdict.ACCEPTED: AUTH_OK,
+    _auth.Verdict.REFUSED: AUTH_FAILED,
+    _auth.Verdict.TOO_WEAK: AUTH_TOO_WEAK,
+}
 RELAY_DENIED = Reply(550, "5.7.1", "Relaying denied")
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error: message not kept, try again later")
 TIMEOUT = Reply(421, "4.4.2", "Timeout, closing connection")
 BUSY = Reply(421, "4.7.0", "Too many connections, try again later")
 SHUTTING_DOWN = Reply(421, "4.3.2", "Service shutting down")
+# States in which the client sends message content rather than commands.
+_CONTENT = frozenset({State.DATA, State.CHUNKING})
 # Replies written at once at most; beyond it the batch is flushed.
 _BATCH = 65536
 
@@ -110,6 +131,8 @@ class SMTPProtocol(asyncio.Protocol):
         self.closing = False
         self.lost = False
         self.last_activity = time.monotonic()
+        # When the last reply went out: the next command is due within the command timeout.
+        self.waiting_since = self.last_activity
         self.idle_timer: asyncio.TimerHandle | None = None
         # What to do once the batch of replies is written (close, or start TLS).
         self.then: Callable[[], None] | None = None
@@ -117,6 +140,9 @@ class SMTPProtocol(asyncio.Protocol):
         self.handshaking: bytearray | None = None
         # The client is not reading our replies: stop reading its commands too.
         self.write_paused = False
+        # AUTH in progress (RFC 4954), and the failed attempts so far.
+        self.sasl: _auth.Exchange | None = None
+        self.auth_failures = 0
 
     # --- connection events ----------------------------------------------------------
 
@@ -224,6 +250,7 @@ class SMTPProtocol(asyncio.Protocol):
             return
         if out and self.transport is not None:
             self.transport.write(b"".join(out))
+            self.waiting_since = time.monotonic()
         # After the batch, so that every earlier reply goes out first.
         if self.then is not None:
             then, self.then = self.then, None
@@ -251,7 +278,7 @@ class SMTPProtocol(asyncio.Protocol):
             self._deliver()
             return None
         if isinstance(event, Rejected):
-            if event.reply.code in (550, 552) and self.content is not None:
+            if event.message:
                 self._end_message(event.reply)
             return event.reply
         if isinstance(event, Ehlo | Helo):
@@ -271,7 +298,7 @@ class SMTPProtocol(asyncio.Protocol):
             self.then = lambda: self._close([])
             return BYE
         if isinstance(event, Vrfy):
-            return CANNOT_VRFY
+            return self._vrfy(event.argument)
         if isinstance(event, Expn):
             return NO_EXPN
         if isinstance(event, Help):
@@ -279,11 +306,15 @@ class SMTPProtocol(asyncio.Protocol):
         if isinstance(event, StartTls):
             self.then = self._start_tls
             return READY_FOR_TLS
+        if isinstance(event, Auth):
+            return self._begin_auth(event)
+        if isinstance(event, AuthResponse):
+            return self._auth_step(event.data)
         if isinstance(event, ConnectionClosed):
             # After QUIT's 221, or the client's EOF: close once the batch is out.
             self.then = self.then or (lambda: self._close([]))
             return None
-        return Reply(502, "5.5.1", "Command not implemented")  # AUTH: none configured
+        return Reply(502, "5.5.1", "Command not implemented")  # pragma: no cover - every event
 
     def _new_content(self) -> Content:
         """Where the message goes, starting with our Received header (RFC 5321 §4.4)."""
@@ -301,21 +332,109 @@ class SMTPProtocol(asyncio.Protocol):
         # RFC 5321 §3.6.1: relaying is for clients we trust, never for anyone.
         if not local and not session.auth_user and not config.trusts(session.client_address):
             return RELAY_DENIED
+        # RFC 5321 §4.5.1: postmaster is always taken.
+        postmaster = event.forward_path.partition("@")[0].lower() == "postmaster"
+        mailbox = local and "@" in event.forward_path and not postmaster
+        if mailbox and not config.has_mailbox(event.forward_path):
+            return NO_MAILBOX
         reply = self.server.handler.on_rcpt(session, event.forward_path) or RECIPIENT_OK
         if reply.is_positive:
             session.recipients.append((event.forward_path, _rcpt_params(event)))
         return reply
 
-    # --- waiting: the message's commit, the TLS handshake ----------------------------
+    def _vrfy(self, argument: str) -> Reply:
+        """RFC 5321 §3.5.1-3: 250 with the mailbox, 550 unknown, 553 ambiguous."""
+        mailboxes = self.server.config.mailboxes
+        if mailboxes is None:
+            return CANNOT_VRFY
+        wanted = argument.strip()
+        if "<" in wanted:
+            wanted = wanted[wanted.index("<") + 1 :].partition(">")[0]
+        wanted = wanted.lower()
+        if "@" in wanted:
+            found = [wanted] if wanted in mailboxes else []
+        else:
+            found = sorted(box for box in mailboxes if box.partition("@")[0] == wanted)
+        if not found:
+            return NO_MAILBOX
+        if len(found) > 1:
+            return Reply(553, "5.1.4", "User ambiguous")
+        return Reply(250, "2.1.5", f"<{found[0]}>")
+
+    # --- AUTH (RFC 4954) ---------------------------------------------------------------
+
+    def _begin_auth(self, event: Auth) -> Reply | None:
+        config = self.server.config
+        assert config.users is not None  # the engine refuses AUTH that was not offered
+        if not self.session.tls and not config.allow_insecure_auth:
+            return AUTH_NEEDS_TLS  # RFC 4954 §4, §6: PLAIN and LOGIN send the password
+        mechanism = event.mechanism.upper()
+        if mechanism not in config.users.mechanisms:
+            return AUTH_UNKNOWN
+        self.sasl = _auth.start(mechanism, event.initial_response, config.hostname)
+        return self._auth_next(None)
+
+    def _auth_step(self, response: str) -> Reply | None:
+        if self.sasl is None:  # pragma: no cover - the engine owes this line to an exchange
+            return AUTH_MALFORMED
+        return self._auth_next(response)
+
+    def _auth_next(self, response: str | None) -> Reply | None:
+        """The next 334 challenge, or (the exchange done) check the claim off the loop."""
+        assert self.sasl is not None
+        try:
+            challenge = next(self.sasl) if response is None else self.sasl.send(response)
+        except StopIteration as done:
+            self.sasl = None
+            self._wait_for(self._check(done.value))
+            return None
+        except _auth.SaslError:
+            self.sasl = None
+            return AUTH_MALFORMED
+        return Reply(334, None, challenge)
+
+    async def _check(self, claim: _auth.Claim) -> Reply:
+        config = self.server.config
+        assert config.users is not None
+        loop = asyncio.get_running_loop()
+        verdict = await loop.run_in_executor(None, config.users.check, claim)
+        reply = _VERDICTS[verdict]
+        if verdict is _auth.Verdict.ACCEPTED:
+            self.session.auth_user = claim.user
+            log.info("%s authenticated as %s", self.session.client_address, claim.user)
+        if verdict is not _auth.Verdict.REFUSED:
+            return reply
+        self.auth_failures += 1
+        log.info("AUTH failed for %s from %s", claim.user, self.session.client_address)
+        await asyncio.sleep(config.auth_failure_delay)
+        if self.auth_failures >= config.auth_failures:
+            self.then = lambda: self._close([])
+            return AUTH_TOO_MANY
+        return reply
+
+    # --- waiting: the message's commit, AUTH's check, the TLS handshake --------------
+
+    def _wait_for(self, reply: Awaitable[Reply]) -> None:
+        """Hold the session until ``reply`` is ready, then send it and go on."""
+        self.busy = True
+        task = asyncio.get_running_loop().create_task(self._resume(reply))
+        self.server.track(task)
+
+    async def _resume(self, pending: Awaitable[Reply]) -> None:
+        reply = await pending
+        self.busy = False
+        if self.closing or self.transport is None:
+            return
+        self.transport.write(self.connection.send(reply))
+        self.waiting_since = time.monotonic()
+        self._process()
 
     def _deliver(self) -> None:
         content, self.content = self.content, None
         assert content is not None
-        self.busy = True
-        task = asyncio.get_running_loop().create_task(self._on_message(content))
-        self.server.track(task)
+        self._wait_for(self._on_message(content))
 
-    async def _on_message(self, content: Content) -> None:
+    async def _on_message(self, content: Content) -> Reply:
         session = self.session
         try:
             reply = await self.server.handler.on_message(session, content)
@@ -328,11 +447,7 @@ class SMTPProtocol(asyncio.Protocol):
             "message from=<%s> to=%s size=%d: %s", session.sender, recipients, content.size, reply
         )
         self._new_transaction()
-        self.busy = False
-        if self.closing or self.transport is None:
-            return
-        self.transport.write(self.connection.send(reply))
-        self._process()
+        return reply
 
     def _end_message(self, reply: Reply) -> None:
         log.info("message from=<%s> refused: %s", self.session.sender, reply)
@@ -382,7 +497,9 @@ class SMTPProtocol(asyncio.Protocol):
         ssl_object = tls_transport.get_extra_info("ssl_object")
         self.session.tls = _tls_description(ssl_object) if ssl_object is not None else "TLS"
         self.session.helo = ""
+        self.session.auth_user = None  # RFC 4954 §4: TLS starts the session over
         self.busy = False
+        self.waiting_since = time.monotonic()
         self._process()
 
     # --- helpers ---------------------------------------------------------------------------
@@ -404,19 +521,27 @@ class SMTPProtocol(asyncio.Protocol):
 
     def _arm_idle_timer(self) -> None:
         loop = asyncio.get_running_loop()
-        self.idle_timer = loop.call_later(self.server.config.idle_timeout, self._idle_check)
+        config = self.server.config
+        first = min(config.idle_timeout, config.command_timeout)
+        self.idle_timer = loop.call_later(first, self._idle_check)
 
     def _idle_check(self) -> None:
-        idle = time.monotonic() - self.last_activity
-        timeout = self.server.config.idle_timeout
+        """421 4.4.2 after the idle timeout (no byte at all), or the command
+        timeout (a command line not complete, however its bytes trickle in;
+        message content is exempt: there, bytes flowing are progress)."""
         if self.closing:
             return
-        if idle >= timeout and not self.busy:
-            log.info("idle timeout for %s", self.session.client_address)
+        config = self.server.config
+        now = time.monotonic()
+        left = config.idle_timeout - (now - self.last_activity)
+        if self.connection.state not in _CONTENT:
+            left = min(left, config.command_timeout - (now - self.waiting_since))
+        if left <= 0 and not self.busy:
+            log.info("timeout for %s", self.session.client_address)
             self._close([format_reply(TIMEOUT)])
             return
         loop = asyncio.get_running_loop()
-        self.idle_timer = loop.call_later(max(timeout - idle, 0.05), self._idle_check)
+        self.idle_timer = loop.call_later(max(left, 0.05), self._idle_check)
 
     def shut_down(self) -> None:
         """Graceful shutdown: answer 421 unless a message is being committed."""
