@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -58,12 +58,14 @@ async def add(
     raw: bytes | Iterable[bytes],
     envelope: Envelope = ENVELOPE,
     origin: Origin = ORIGIN,
+    *,
+    relay_to: Sequence[str] = (),
 ) -> str:
     """Write ``raw`` (bytes, or chunks) into an Incoming and add it; the new id."""
     incoming = store.incoming()
     for chunk in [raw] if isinstance(raw, bytes) else raw:
         incoming.write(chunk)
-    return await store.add(incoming, envelope, origin)
+    return await store.add(incoming, envelope, origin, relay_to=relay_to)
 
 
 def headed(subject: str, *, to: str = "bob@example.net", sender: str = "a@example.org") -> bytes:

@@ -19,16 +19,38 @@ the exact bytes received and a :class:`Summary` of the headers. ``Store`` is the
 interface; ``SQLiteStore`` the embedded implementation (one SQLite database in
 WAL mode, group commit: concurrent messages share one fsync). Failures raise
 :class:`StoreError`, with a one-line message.
+
+It is also the relay's durable queue: one :class:`Delivery` per recipient,
+queued in the commit that keeps the message, updated as attempts are made::
+
+    message_id = await store.add(incoming, envelope, origin, relay_to=["user@example.net"])
+    for message_id in await store.due(time.time()):
+        ...  # try each pending recipient, then, in one commit:
+        delivered = DeliveryUpdate("user@example.net", DeliveryStatus.DELIVERED, "250 OK")
+        await store.record(message_id, [delivered])
 """
 
 from __future__ import annotations
 
 from ._incoming import Incoming
-from ._model import Envelope, Origin, Recipient, StoredMessage, StoreError, Summary
+from ._model import (
+    Delivery,
+    DeliveryStatus,
+    DeliveryUpdate,
+    Envelope,
+    Origin,
+    Recipient,
+    StoredMessage,
+    StoreError,
+    Summary,
+)
 from ._sqlite import SQLiteStore
 from ._store import Store
 
 __all__ = [
+    "Delivery",
+    "DeliveryStatus",
+    "DeliveryUpdate",
     "Envelope",
     "Incoming",
     "Origin",

@@ -1,4 +1,4 @@
-"""The values a store keeps: envelopes, origins, summaries and stored messages.
+"""The values a store keeps: envelopes, origins, summaries, stored messages, deliveries.
 
 Theory of operation: these are plain frozen values, the vocabulary shared by the
 server (which builds an :class:`Envelope` and an :class:`Origin` from a session)
@@ -6,14 +6,22 @@ and every store implementation (which persists them and hands back
 :class:`StoredMessage` values). They know nothing of SMTP framing: an address is
 a string, an ESMTP parameter a ``(KEYWORD, value)`` pair of strings, and the
 message itself is bytes kept elsewhere (``Store.raw``/``Store.open_raw``).
+
+A message accepted for relaying also has one :class:`Delivery` per recipient to
+relay to: the relay's durable queue. A reply is kept as the text the remote host
+sent; the store does not read it.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "Delivery",
+    "DeliveryStatus",
+    "DeliveryUpdate",
     "Envelope",
     "Origin",
     "Recipient",
@@ -90,3 +98,56 @@ class StoredMessage:
     envelope: Envelope
     origin: Origin
     summary: Summary
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where the delivery of a message to one recipient stands."""
+
+    QUEUED = "queued"  # not tried yet
+    DEFERRED = "deferred"  # tried, failed for now: tried again at next_attempt
+    DELIVERED = "delivered"  # a remote host took it (final)
+    FAILED = "failed"  # given up on (final)
+
+    @property
+    def pending(self) -> bool:
+        """Whether the message is still to be sent to this recipient."""
+        return self in (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The state of a message's delivery to one recipient, as the store keeps it."""
+
+    message_id: str
+    recipient: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt: float | None  # epoch seconds; None once delivered or failed
+    last_reply: str | None  # the last reply of a remote host, as it sent it
+    remote: str | None  # the host that gave last_reply
+    updated: float  # epoch seconds of the last change
+    warned: bool  # a "delayed" warning was sent to the sender
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """A change to one recipient's delivery, for ``Store.record``.
+
+    ``reply``, ``remote``, ``next_attempt`` and ``warned`` left at None keep what
+    the store has, so a delay warning is ``DeliveryUpdate(r, DEFERRED,
+    attempted=False, warned=True)``. A delivered or failed recipient has no next
+    attempt (giving one is a ValueError); it is final, the store refuses any later
+    update. ``attempted`` adds one to ``attempts``.
+    """
+
+    recipient: str
+    status: DeliveryStatus
+    reply: str | None = None
+    remote: str | None = None
+    next_attempt: float | None = None
+    attempted: bool = True
+    warned: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.next_attempt is not None and not self.status.pending:
+            raise ValueError(f"a {self.status.value} recipient has no next attempt")

@@ -4,8 +4,9 @@ Theory of operation: three kinds of thread touch the database, each with its
 own connections.
 
 - The event loop never touches the disk. ``incoming()`` hands out an
-  :class:`Incoming` (memory, then a spill file); ``add()`` and ``delete()`` queue
-  a job for the writer and await its future; reads go to the reader threads.
+  :class:`Incoming` (memory, then a spill file); ``add()``, ``delete()``,
+  ``record()`` and ``retry()`` queue a job for the writer and await its future;
+  reads go to the reader threads.
 - The writer thread (``_writer.py``) owns the only writing connection and does
   group commit: all jobs queued while the previous commit was flushing go into
   one transaction and one fsync.
@@ -28,6 +29,10 @@ is that a large message is written twice more (into the WAL, then into the
 database at checkpoint). ``journal_size_limit`` truncates the WAL after a big
 message has been checkpointed.
 
+The relay's queue (``_queue.py``) lives in the same database: a message's
+deliveries are inserted in its ``add()`` transaction, and each ``record()`` is a
+writer job like any other, so the queue has the same durability rule.
+
 Crash safety: a message whose ``add()`` returned is committed. One that was being
 received leaves nothing: its spill file was unlinked when it was created, and
 leftover named spill files (where unlinking an open file fails) are swept when
@@ -45,7 +50,8 @@ import queue
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,11 +60,12 @@ from typing import BinaryIO, TypeVar
 
 from ._ids import MessageIds
 from ._incoming import SPOOL_PREFIX, SPOOL_SUFFIX, Incoming
-from ._model import Envelope, Origin, StoredMessage, StoreError
+from ._model import Delivery, DeliveryUpdate, Envelope, Origin, StoredMessage, StoreError
+from ._queue import read_deliveries, read_due, read_next_due, read_queue, relay_positions
 from ._rawfile import open_blob
-from ._schema import COLUMNS, SCHEMA, SCHEMA_VERSION, message_from_row, search_pattern
+from ._schema import COLUMNS, message_from_row, migrate, search_pattern
 from ._store import Store
-from ._writer import AddJob, DeleteJob, Writer
+from ._writer import AddJob, DeleteJob, RecordJob, RetryJob, Writer
 
 __all__ = ["DATABASE_NAME", "SQLiteStore"]
 
@@ -108,14 +115,24 @@ class SQLiteStore(Store):
         self._check_open()
         return Incoming(self._data_dir)
 
-    async def add(self, incoming: Incoming, envelope: Envelope, origin: Origin) -> str:
+    async def add(
+        self,
+        incoming: Incoming,
+        envelope: Envelope,
+        origin: Origin,
+        *,
+        relay_to: Sequence[str] = (),
+    ) -> str:
         self._check_open()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str] = loop.create_future()
         size = incoming.size
         content = incoming._seal()
-        job = AddJob(loop, future, incoming, content, size, envelope, origin, datetime.now(UTC))
         try:
+            positions = relay_positions(envelope, relay_to)
+            received_at = datetime.now(UTC)
+            job = AddJob(loop, future, incoming, content, size, envelope, origin, received_at)
+            job.relay_to = positions
             self._writer.submit(job)
         except StoreError:
             incoming._release()
@@ -175,6 +192,34 @@ class SQLiteStore(Store):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         self._writer.submit(DeleteJob(loop, future, message_id))
+        return await future
+
+    async def due(self, now: float, limit: int = 100) -> builtins.list[str]:
+        return await self._read(lambda connection: read_due(connection, now, limit))
+
+    async def next_due(self) -> float | None:
+        return await self._read(read_next_due)
+
+    async def deliveries(self, message_id: str) -> builtins.list[Delivery]:
+        return await self._read(lambda connection: read_deliveries(connection, message_id))
+
+    async def record(self, message_id: str, updates: Sequence[DeliveryUpdate]) -> None:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._writer.submit(RecordJob(loop, future, message_id, tuple(updates), time.time()))
+        await future
+
+    async def queue(
+        self, limit: int = 100, offset: int = 0
+    ) -> builtins.list[tuple[StoredMessage, builtins.list[Delivery]]]:
+        return await self._read(lambda connection: read_queue(connection, limit, offset))
+
+    async def retry(self, message_id: str | None, now: float) -> int:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._writer.submit(RetryJob(loop, future, message_id, now))
         return await future
 
     async def count(self) -> int:
@@ -317,30 +362,9 @@ def _prepare_database(connection: sqlite3.Connection, database: Path) -> str | N
     connection.execute("PRAGMA fullfsync = ON")  # macOS: F_FULLFSYNC, a real flush
     connection.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
     connection.execute("PRAGMA wal_autocheckpoint = 0")  # the writer checkpoints: _writer.py
-    (version,) = connection.execute("PRAGMA user_version").fetchone()
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{database} was made by a newer smtpx (schema {version}, this one knows "
-            f"{SCHEMA_VERSION}): upgrade smtpx"
-        )
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        _create_schema(connection)
-        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
+    migrate(connection, str(database))
     (newest,) = connection.execute("SELECT max(id) FROM messages").fetchone()
     return str(newest) if newest is not None else None
-
-
-def _create_schema(connection: sqlite3.Connection) -> None:
-    # executescript() would COMMIT first; run the statements one by one instead.
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            connection.execute(statement)
 
 
 def _fsync_directory(path: Path) -> None:

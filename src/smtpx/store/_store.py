@@ -7,6 +7,14 @@ the 250 reply can follow. Everything is async and narrow (no SQL, no paths), so
 another store (PostgreSQL, for several machines) can replace the SQLite one
 without the server noticing.
 
+A message accepted for relaying is added with ``relay_to``, the recipients to
+relay it to: the store queues one :class:`Delivery` per recipient in the same
+commit, so the fsync before the 250 covers the queue too. The relay then asks
+what is ``due()``, tries, and records the outcomes (``record()``), each committed
+and on disk before it returns; ``queue()`` and ``retry()`` serve ``smtpx queue``.
+Times are epoch seconds (``time.time()``), chosen by the caller where they decide
+what is due.
+
 Every method may raise :class:`StoreError` (closed store, full disk...): a
 receiver answers 4yz, the client tries again later.
 """
@@ -14,10 +22,11 @@ receiver answers 4yz, the client tries again later.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import BinaryIO, Protocol
 
 from ._incoming import Incoming
-from ._model import Envelope, Origin, StoredMessage
+from ._model import Delivery, DeliveryUpdate, Envelope, Origin, StoredMessage
 
 __all__ = ["Store"]
 
@@ -29,10 +38,20 @@ class Store(Protocol):
         """A new, empty message to write into."""
         ...
 
-    async def add(self, incoming: Incoming, envelope: Envelope, origin: Origin) -> str:
+    async def add(
+        self,
+        incoming: Incoming,
+        envelope: Envelope,
+        origin: Origin,
+        *,
+        relay_to: Sequence[str] = (),
+    ) -> str:
         """Keep the message; returns its id once it is committed and on disk.
 
         The store takes ``incoming`` over: it must not be written to afterwards.
+        Each address of ``relay_to`` (one of the envelope's recipients, else
+        StoreError and nothing is kept) gets a queued delivery, due now, in the
+        same commit.
         """
         ...
 
@@ -62,7 +81,39 @@ class Store(Protocol):
         ...
 
     async def delete(self, message_id: str) -> bool:
-        """Remove a message; False if there was none."""
+        """Remove a message and its deliveries; False if there was none."""
+        ...
+
+    async def due(self, now: float, limit: int = 100) -> builtins.list[str]:
+        """Ids of up to ``limit`` messages with a queued or deferred recipient whose
+        next attempt is at or before ``now``, the earliest next attempt first."""
+        ...
+
+    async def next_due(self) -> float | None:
+        """The earliest next attempt of any queued or deferred recipient; None if
+        nothing is pending."""
+        ...
+
+    async def deliveries(self, message_id: str) -> builtins.list[Delivery]:
+        """The message's deliveries in envelope order; empty if it has none."""
+        ...
+
+    async def record(self, message_id: str, updates: Sequence[DeliveryUpdate]) -> None:
+        """Apply ``updates`` in one commit, on disk when this returns. StoreError,
+        and nothing changed, for an unknown message or recipient, or a recipient
+        already delivered or failed (those are final)."""
+        ...
+
+    async def queue(
+        self, limit: int = 100, offset: int = 0
+    ) -> builtins.list[tuple[StoredMessage, builtins.list[Delivery]]]:
+        """Messages that have deliveries, with them: those with a recipient still
+        queued or deferred first, then newest first."""
+        ...
+
+    async def retry(self, message_id: str | None, now: float) -> int:
+        """Make every queued or deferred recipient of ``message_id`` (of every
+        message: None) due at ``now``; how many recipients that is."""
         ...
 
     async def count(self) -> int:

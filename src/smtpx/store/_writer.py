@@ -1,14 +1,14 @@
 """The writer: one thread, one SQLite connection, and group commit.
 
-Theory of operation: every change to a store (a message added, a message
-deleted) is a *job* put on a queue by the event loop, with an asyncio future the
-caller awaits. The writer thread takes the first job, then everything else
-already queued (up to ``MAX_BATCH``), applies them all in ONE transaction and
-commits. With ``PRAGMA synchronous=FULL`` in WAL mode the commit is the fsync of
-the WAL, so the batch shares one disk flush; only then is each future resolved,
-through ``loop.call_soon_threadsafe``. While a commit is flushing, new jobs pile
-up in the queue and become the next batch: the busier the server, the more
-messages per fsync. Nothing is delayed to wait for company.
+Theory of operation: every change to a store (a message added or deleted, the
+outcome of a delivery recorded, a retry) is a *job* put on a queue by the event
+loop, with an asyncio future the caller awaits. The writer thread takes the first
+job, then everything else already queued (up to ``MAX_BATCH``), applies them all
+in ONE transaction and commits. With ``PRAGMA synchronous=FULL`` in WAL mode the
+commit is the fsync of the WAL, so the batch shares one disk flush; only then is
+each future resolved, through ``loop.call_soon_threadsafe``. While a commit is
+flushing, new jobs pile up in the queue and become the next batch: the busier the
+server, the more messages per fsync. Nothing is delayed to wait for company.
 
 Checkpoints (copying the WAL into the database, and its fsync) are the
 writer's too, but only after a batch's futures are resolved, so no add() waits
@@ -24,7 +24,10 @@ transaction grows.
 
 If a batch fails (disk full, I/O error), it is rolled back and each of its jobs
 is retried alone, so one bad job cannot sink the others; a job that still fails
-gets a StoreError. The ids of a failed transaction are not reused.
+gets a StoreError. The ids of a failed transaction are not reused. A ``record``
+the store refuses (its message was deleted meanwhile, an unknown recipient) is
+expected in normal operation, so it is undone to a savepoint of its own and the
+batch commits without it.
 
 ``stop()`` queues a sentinel: jobs queued before it are still applied, later
 ``submit()`` calls raise StoreError, and the connection is closed (SQLite then
@@ -42,15 +45,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 from ._ids import MessageIds
 from ._incoming import Incoming
-from ._model import Envelope, Origin, StoredMessage, StoreError
+from ._model import DeliveryUpdate, Envelope, Origin, StoredMessage, StoreError
+from ._queue import Positions, write_delete, write_deliveries, write_record, write_retry
 from ._schema import INSERT, row_values
 from ._summary import summarize
 
-__all__ = ["AddJob", "DeleteJob", "Writer"]
+__all__ = ["AddJob", "DeleteJob", "RecordJob", "RetryJob", "Writer"]
 
 # Jobs per transaction, at most: bounds the latency a batch adds to its first job.
 MAX_BATCH = 512
@@ -82,6 +86,10 @@ class _Job(Generic[T]):
         """Give the caller an exception, from the writer thread."""
         self._call(_set_exception, error)
 
+    def settle(self, result: object) -> None:
+        """Give the caller what ``Writer._apply`` returned for this job."""
+        self.resolve(cast("T", result))
+
     def _call(self, settle: Callable[[asyncio.Future[T], Any], None], value: object) -> None:
         # RuntimeError: the event loop was closed, nobody is waiting any more.
         with contextlib.suppress(RuntimeError):
@@ -96,6 +104,7 @@ class AddJob(_Job[str]):
     envelope: Envelope
     origin: Origin
     received_at: datetime
+    relay_to: Positions = ()  # recipients to queue for relaying, see _queue.py
 
     @property
     def large(self) -> bool:
@@ -107,7 +116,27 @@ class DeleteJob(_Job[bool]):
     message_id: str
 
 
-Job = AddJob | DeleteJob
+@dataclass(slots=True, eq=False)
+class RecordJob(_Job[None]):
+    message_id: str
+    updates: tuple[DeliveryUpdate, ...]
+    now: float
+
+
+@dataclass(slots=True, eq=False)
+class RetryJob(_Job[int]):
+    message_id: str | None  # None: every message
+    now: float
+
+
+Job = AddJob | DeleteJob | RecordJob | RetryJob
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """What a job that the store refused returns: undone alone, the batch goes on."""
+
+    error: StoreError
 
 
 class Writer:
@@ -203,7 +232,7 @@ class Writer:
         for job, result in zip(group, results, strict=True):
             self._finish(job, result, None)
 
-    def _transaction(self, group: list[Job]) -> list[str | bool]:
+    def _transaction(self, group: list[Job]) -> list[object]:
         connection = self._connection
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -216,10 +245,27 @@ class Writer:
         self.commits += 1
         return results
 
-    def _apply(self, job: Job) -> str | bool:
+    def _apply(self, job: Job) -> object:
+        """Apply one job inside the transaction; what its caller gets."""
+        if isinstance(job, AddJob):
+            return self._add(job)
         if isinstance(job, DeleteJob):
             return self._delete(job.message_id)
-        return self._add(job)
+        if isinstance(job, RecordJob):
+            return self._record(job)
+        return write_retry(self._connection, job.message_id, job.now)
+
+    def _record(self, job: RecordJob) -> _Refused | None:
+        connection = self._connection
+        connection.execute("SAVEPOINT record")
+        try:
+            write_record(connection, job.message_id, job.updates, job.now)
+        except StoreError as exc:
+            connection.execute("ROLLBACK TO record")
+            connection.execute("RELEASE record")
+            return _Refused(exc)
+        connection.execute("RELEASE record")
+        return None
 
     def _add(self, job: AddJob) -> str:
         message_id = self._ids.next(int(job.received_at.timestamp() * 1000))
@@ -242,6 +288,8 @@ class Writer:
         )
         seq = cursor.lastrowid
         assert seq is not None
+        if job.relay_to:  # a message only received pays nothing for the queue
+            write_deliveries(self._connection, seq, job.relay_to, job.received_at.timestamp())
         if isinstance(content, bytes):
             self._connection.execute(
                 "INSERT INTO contents (seq, raw) VALUES (?, ?)", (seq, content)
@@ -267,20 +315,19 @@ class Writer:
             return False
         connection.execute("DELETE FROM contents WHERE seq = ?", row)
         connection.execute("DELETE FROM messages WHERE seq = ?", row)
+        write_delete(connection, row[0])
         return True
 
-    def _finish(self, job: Job, result: str | bool | None, error: BaseException | None) -> None:
+    def _finish(self, job: Job, result: object, error: BaseException | None) -> None:
         if isinstance(job, AddJob):
             job.incoming._release()  # committed, or failed for good: the bytes are done with
             job.content = b""
+        if isinstance(result, _Refused):
+            error = result.error
         if error is not None:
             job.fail(error)
-        elif isinstance(job, AddJob):
-            assert isinstance(result, str)
-            job.resolve(result)
         else:
-            assert isinstance(result, bool)
-            job.resolve(result)
+            job.settle(result)
 
     def _abandon(self) -> None:
         """Fail whatever is still queued: the writer is gone (only after a bug)."""
