@@ -14,6 +14,8 @@ CI a missing peer is a failure, never a skip (:func:`require_binary`).
 - ``postfix`` (session) and ``fresh_postfix`` (the same server, its delivered mail
   cleared first): a real Postfix smtpd. See :class:`Postfix` for its configuration
   and :func:`strip_trace_headers` for the headers it adds.
+- ``postfix_relay``: a factory, ``relay_to(port, tls=False) -> PostfixRelay``: that
+  Postfix relays RELAY_DOMAIN over SMTP to 127.0.0.1:port until the test ends.
 - ``aiosmtpd_server``: a factory, ``start(*, auth, auth_require_tls, tls,
   require_starttls, smtputf8) -> AiosmtpdServer``, recording every envelope.
 
@@ -46,10 +48,14 @@ from ._postfix import (
     PIPE_DAEMON,
     POSTFIX,
     POSTSUPER,
+    RELAY_DOMAIN,
     TEST_DOMAINS,
     Postfix,
+    PostfixRelay,
+    RelayTo,
     fresh_postfix,
     postfix,
+    postfix_relay,
     strip_trace_headers,
 )
 from ._sink import SMTP_SINK, Sink, SinkDump, StartSink, parse_sink_dump, smtp_sink
@@ -65,6 +71,7 @@ __all__ = [
     "POLL_INTERVAL",
     "POSTFIX",
     "POSTSUPER",
+    "RELAY_DOMAIN",
     "SERVER_NAMES",
     "SMTP_SINK",
     "STARTUP_TIMEOUT",
@@ -73,7 +80,9 @@ __all__ = [
     "AiosmtpdServer",
     "PeerUnavailable",
     "Postfix",
+    "PostfixRelay",
     "ReceivedEnvelope",
+    "RelayTo",
     "Sink",
     "SinkDump",
     "StartAiosmtpd",
@@ -84,6 +93,7 @@ __all__ = [
     "fresh_postfix",
     "parse_sink_dump",
     "postfix",
+    "postfix_relay",
     "require_binary",
     "smtp_sink",
     "strip_trace_headers",

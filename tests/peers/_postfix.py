@@ -1,10 +1,13 @@
-"""The ``postfix`` and ``fresh_postfix`` fixtures: a real Postfix smtpd, configured here.
+"""The ``postfix``, ``fresh_postfix`` and ``postfix_relay`` fixtures: a real Postfix.
 
 ``postfix`` (session) starts the machine's default instance with a configuration
 written for the session and restored after it; ``fresh_postfix`` is the same
 server with its delivered mail cleared first. See :class:`Postfix` for its
 configuration and :func:`strip_trace_headers` for the headers it adds. AUTH goes
 through Cyrus SASL to a saslauthd that this process serves itself.
+``postfix_relay`` makes that Postfix relay RELAY_DOMAIN to a server the test
+names, for one test (main.cf changed, ``postfix reload``, put back after); see
+:class:`PostfixRelay`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pwd
 import re
 import select
 import shutil
+import smtplib
 import socketserver
 import struct
 import subprocess
@@ -24,6 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -51,6 +56,9 @@ PIPE_DAEMON = Path("/usr/lib/postfix/sbin/pipe")
 # Mail for these domains (and their subdomains) is accepted and captured; any other
 # recipient is refused at RCPT with 554 5.7.1 Relay access denied.
 TEST_DOMAINS = ("example.com", "example.org", "example.net")
+# Refused like any other domain, except while a test holds ``postfix_relay``: then
+# Postfix relays it over SMTP to the server that test names.
+RELAY_DOMAIN = "relay.test"
 # The mark still names the single module this package once was: a left-over
 # configuration is recognised by it, so it stays as it was.
 _CONFIG_MARK = "# Written by the smtpx test suite (tests/peers/)"
@@ -101,6 +109,16 @@ smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = cyrus
 smtpd_sasl_path = smtpd
 smtpd_tls_auth_only = no
+"""
+
+# Added to the session's main.cf by ``postfix_relay`` (and RELAY_DOMAIN to relay_domains).
+_RELAY_MAIN_CF = """\
+{mark}: relaying {domain} to {host}:{port} (postfix_relay).
+# Taken off again, and Postfix reloaded, when the test ends.
+transport_maps = inline:{{ {domain}=smtp:[{host}]:{port} }}
+# "encrypt": TLS or no delivery (the certificate is not checked); "none": never TLS.
+smtp_tls_security_level = {tls_level}
+smtp_tls_loglevel = 1
 """
 
 _MASTER_CF_SERVICES = """\
@@ -459,6 +477,96 @@ def _postfix_session(certs: TlsCerts) -> Iterator[Postfix]:
         yield server
 
 
+@dataclass(frozen=True)
+class PostfixRelay:
+    """The session's Postfix relaying ``domain`` over SMTP to ``host:port``.
+
+    Only mail for ``domain`` (RELAY_DOMAIN) goes there; the test domains are still
+    captured. Postfix's smtp(8) client connects from 127.0.0.1 (several connections
+    at once when several messages are queued) and greets with EHLO MX_HOSTNAME. Per
+    message it sends MAIL FROM with SIZE (and BODY=8BITMIME, SMTPUTF8 when the
+    submission had them), every recipient in ``domain`` in one transaction, each RCPT
+    with ``ORCPT=rfc822;<address>`` when the server offers DSN, then DATA (never BDAT).
+    With ``tls`` it delivers only after STARTTLS, without checking the certificate;
+    without, it never starts TLS.
+
+    On the way it adds exactly one header, its Received field, on top of the message
+    as submitted (the session's configuration adds nothing else and rewrites nothing,
+    see :class:`Postfix`)::
+
+        Received: from client.example (localhost [127.0.0.1])
+        \tby mx.example (Postfix) with ESMTP id 3B2F81601F4
+        \tfor <b@relay.test>; Sat, 28 Nov 2026 04:19:56 +0000 (UTC)
+
+    (with several recipients: no "for", and "id 3B2F81601F4;" then the date alone).
+    The server there must not greet as MX_HOSTNAME: Postfix would take that for a
+    loop back to itself and bounce the mail. A message it cannot deliver stays in
+    Postfix's queue, retried minutes later; ``postfix.log_tail()`` says why.
+    """
+
+    postfix: Postfix
+    domain: str
+    host: str
+    port: int
+    tls: bool
+
+
+class RelayTo(Protocol):
+    def __call__(self, port: int, *, tls: bool = False, host: str = LOOPBACK) -> PostfixRelay: ...
+
+
+def _accepts_recipient(server: Postfix, domain: str) -> bool | None:
+    """Whether Postfix takes a recipient in ``domain`` now (None: no clear answer)."""
+    try:
+        with smtplib.SMTP(server.host, server.port, "probe.example", timeout=5) as smtp:
+            smtp.mail("probe@example.com")
+            code, _ = smtp.rcpt(f"probe@{domain}")
+            smtp.rset()
+    except (smtplib.SMTPException, OSError):
+        return None
+    if code not in (250, 554):
+        return None
+    return code == 250
+
+
+def _reload(server: Postfix, main_cf: str, *, relaying: bool) -> None:
+    """Write ``main_cf``, reload Postfix, and return once it relays RELAY_DOMAIN or not.
+
+    ``postfix reload`` only signals the master; old smtpd and trivial-rewrite
+    processes may answer with the old configuration for a moment. The relay check
+    at RCPT is trivial-rewrite's (the same process that reads transport_maps), so
+    a probe that gets the expected answer at RCPT has seen the new configuration.
+    """
+    _write_main_cf(_POSTFIX_ETC / "main.cf", main_cf)
+    status, output = _postfix_command(str(POSTFIX), "reload")
+    if status != 0:
+        pytest.fail(f"`postfix reload` failed:\n{output}\n{server.log_tail()}")
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while _accepts_recipient(server, RELAY_DOMAIN) is not relaying:
+        if time.monotonic() > deadline:
+            change = "start" if relaying else "stop"
+            pytest.fail(
+                f"Postfix did not {change} relaying {RELAY_DOMAIN} within {STARTUP_TIMEOUT} s "
+                f"of `postfix reload`; the end of its maillog:\n{server.log_tail()}"
+            )
+        time.sleep(POLL_INTERVAL)
+
+
+def _relaying_main_cf(main_cf: str, host: str, port: int, *, tls: bool) -> str:
+    text, found = re.subn(
+        r"^relay_domains = (.*)$", rf"relay_domains = \1, {RELAY_DOMAIN}", main_cf, flags=re.M
+    )
+    if found != 1:
+        raise PeerUnavailable("the session's main.cf has no single relay_domains line")
+    return text + _RELAY_MAIN_CF.format(
+        mark=_CONFIG_MARK,
+        domain=RELAY_DOMAIN,
+        host=host,
+        port=port,
+        tls_level="encrypt" if tls else "none",
+    )
+
+
 @pytest.fixture(scope="session")
 def postfix(tls_certs: TlsCerts) -> Iterator[Postfix]:
     """The session's Postfix (see :class:`Postfix`), started on first use."""
@@ -475,3 +583,32 @@ def fresh_postfix(postfix: Postfix) -> Postfix:
     """The session's Postfix with no mail left from earlier tests."""
     postfix.clear()
     return postfix
+
+
+@pytest.fixture
+def postfix_relay(fresh_postfix: Postfix) -> Iterator[RelayTo]:
+    """``relay_to(port, tls=False)``: the session's Postfix (no mail left from earlier
+    tests) relays RELAY_DOMAIN to ``127.0.0.1:port`` (see :class:`PostfixRelay`).
+
+    One relay at a time. At the end the session's configuration is put back, Postfix
+    reloaded (it refuses RELAY_DOMAIN again) and its queue emptied.
+    """
+    main_cf = _POSTFIX_ETC / "main.cf"
+    session_main_cf = main_cf.read_text()
+    relays: list[PostfixRelay] = []
+
+    def relay_to(port: int, *, tls: bool = False, host: str = LOOPBACK) -> PostfixRelay:
+        if relays:
+            raise ValueError(f"Postfix already relays {RELAY_DOMAIN} to port {relays[0].port}")
+        relays.append(PostfixRelay(fresh_postfix, RELAY_DOMAIN, host, port, tls))
+        _reload(
+            fresh_postfix, _relaying_main_cf(session_main_cf, host, port, tls=tls), relaying=True
+        )
+        return relays[0]
+
+    try:
+        yield relay_to
+    finally:
+        if relays:
+            _reload(fresh_postfix, session_main_cf, relaying=False)
+            fresh_postfix.clear()
