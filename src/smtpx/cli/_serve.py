@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import resource
 import signal
 import ssl
 from typing import Any
@@ -79,7 +80,19 @@ def serve(**options: Any) -> None:
     if not options["domain"] and any(not _loopback(host) for host, _ in listen + tls_listen):
         # Never an open relay: beyond loopback, name the domains to take mail for.
         raise click.UsageError("listening beyond loopback needs --domain (no catch-all there)")
+    _raise_open_files(config.max_connections)
     raise SystemExit(asyncio.run(_run(config, listen, tls_listen, options)))
+
+
+def _raise_open_files(connections: int) -> None:
+    """Room for every connection allowed (a socket each), up to the hard limit."""
+    wanted = connections + 256  # listeners, the store's files, spill files
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
+        if target < wanted:
+            log.warning("open files limited to %d: fewer than %d connections", hard, connections)
 
 
 def _loopback(host: str) -> bool:

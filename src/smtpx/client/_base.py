@@ -41,6 +41,7 @@ class ClientBase:
         password: str | None = None,
         auth_mechanism: str | None = None,
         allow_auth_without_tls: bool = False,
+        server_hostname: str | None = None,
     ) -> None:
         mode = TLSMode(tls)
         if port is None:
@@ -50,7 +51,9 @@ class ClientBase:
         if (username is None) != (password is None):
             raise ValueError("give both username and password, or neither")
         self.ssl_context = ssl_context or client_context(verify=verify, ca_file=ca_file)
-        self.server_hostname = host
+        # The name the certificate must carry: ``host`` unless connecting to an
+        # address found for that name (a relay connects to an MX host's address).
+        self.server_hostname = server_hostname or host
         self._session = Session(
             Options(
                 host=host,

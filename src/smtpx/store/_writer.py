@@ -61,7 +61,7 @@ MAX_BATCH = 512
 # Messages above this size commit alone (see above).
 LARGE_MESSAGE = 4 * 1024 * 1024
 # Spill file to BLOB copy size: memory per large message in flight.
-COPY_CHUNK = 1024 * 1024
+COPY_CHUNK = 256 * 1024
 
 # Automatic checkpoints are off (they would run inside COMMIT, on the caller's
 # time): the writer checkpoints once about this much went into the WAL, as
