@@ -114,6 +114,10 @@ class Sink:
     process: subprocess.Popen[bytes]
     dump_dir: Path | None = None
 
+    def stop(self) -> None:
+        """Stop it now (the fixture stops every sink at teardown anyway)."""
+        _stop_process(self.process)
+
     def dumps(self) -> list[bytes]:
         """Every transaction dumped so far, oldest first (needs ``dump=True``).
 
@@ -134,7 +138,7 @@ _DUMP_PREFIX = "tx."
 
 
 class StartSink(Protocol):
-    def __call__(self, *options: str, dump: bool = False) -> Sink: ...
+    def __call__(self, *options: str, dump: bool = False, port: int | None = None) -> Sink: ...
 
 
 @pytest.fixture
@@ -149,7 +153,7 @@ def smtp_sink() -> Iterator[StartSink]:
     started: list[Sink] = []
     scratch: list[Path] = []
 
-    def start_sink(*options: str, dump: bool = False) -> Sink:
+    def start_sink(*options: str, dump: bool = False, port: int | None = None) -> Sink:
         if {"-d", "-D"} & set(options):
             raise ValueError("use start_sink(..., dump=True) instead of -d/-D")
         argv = [str(SMTP_SINK)]
@@ -161,7 +165,7 @@ def smtp_sink() -> Iterator[StartSink]:
             scratch.append(dump_dir)
             # A strftime template: any % in the path itself is doubled.
             argv += ["-d", str(dump_dir).replace("%", "%%") + "/" + _DUMP_PREFIX]
-        port = free_port()
+        port = port or free_port()  # a given port: a sink in place of a stopped one
         argv += [*options, f"{LOOPBACK}:{port}", "256"]
         with tempfile.TemporaryFile() as log:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)

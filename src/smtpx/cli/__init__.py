@@ -16,6 +16,7 @@ from ._exits import EX_USAGE
 from ._messages import messages
 from ._passwd import passwd
 from ._probe import probe
+from ._queue import queue
 from ._send import send
 from ._sendmail import sendmail
 from ._serve import serve
@@ -79,5 +80,5 @@ def main(ctx: click.Context) -> None:
         ctx.exit(EX_USAGE)
 
 
-for _command in (send, probe, sendmail, serve, messages, passwd):
+for _command in (send, probe, sendmail, serve, messages, queue, passwd):
     main.add_command(_command)

@@ -13,10 +13,20 @@ from typing import Any
 import click
 
 from ..protocol import Limits
-from ..server import AuthFileError, Server, ServerConfig, SinkHandler, StoringHandler, Users
+from ..relay import QueueRunner, RelayConfig, RelayHandler
+from ..server import (
+    AuthFileError,
+    Handler,
+    Server,
+    ServerConfig,
+    SinkHandler,
+    StoringHandler,
+    Users,
+)
 from ..store import SQLiteStore, StoreError
 from ._exits import EX_CONFIG, EX_UNAVAILABLE
 from ._options import parse_server
+from ._relay import relay_config, relay_options
 
 log = logging.getLogger("smtpx.server")
 
@@ -64,6 +74,7 @@ def _address(value: str) -> tuple[str, int]:
 )
 @click.option("--hostname", help="The name in the greeting and Received headers.")
 @click.option("--sink", is_flag=True, help="Accept and discard every message (load tests).")
+@relay_options
 def serve(**options: Any) -> None:
     """Receive mail and keep it (SQLite in --data-dir), until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -77,11 +88,17 @@ def serve(**options: Any) -> None:
     if config.users is not None and config.tls is None and not config.allow_insecure_auth:
         # RFC 4954 §4: PLAIN and LOGIN send the password; without TLS no AUTH could succeed.
         raise click.UsageError("--auth-file needs --tls-cert/--tls-key, or --allow-insecure-auth")
-    if not options["domain"] and any(not _loopback(host) for host, _ in listen + tls_listen):
+    if options["relay"] and options["sink"]:
+        raise click.UsageError("--relay keeps mail until it is sent on: not with --sink")
+    relaying = None
+    if options["relay"]:
+        names = {config.hostname} | {host for host, _ in listen + tls_listen if not _wildcard(host)}
+        relaying = relay_config(options, config.hostname, frozenset(names))
+    elif not options["domain"] and any(not _loopback(host) for host, _ in listen + tls_listen):
         # Never an open relay: beyond loopback, name the domains to take mail for.
         raise click.UsageError("listening beyond loopback needs --domain (no catch-all there)")
     _raise_open_files(config.max_connections)
-    raise SystemExit(asyncio.run(_run(config, listen, tls_listen, options)))
+    raise SystemExit(asyncio.run(_run(config, listen, tls_listen, options, relaying)))
 
 
 def _raise_open_files(connections: int) -> None:
@@ -93,6 +110,10 @@ def _raise_open_files(connections: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
         if target < wanted:
             log.warning("open files limited to %d: fewer than %d connections", hard, connections)
+
+
+def _wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::", "")
 
 
 def _loopback(host: str) -> bool:
@@ -109,6 +130,9 @@ def _config(options: dict[str, Any]) -> ServerConfig:
         )
     except ValueError as error:
         raise click.UsageError(f"--trusted-network: {error}") from None
+    if options["relay"] and not networks:
+        # As Postfix's mynetworks: programs on this machine may relay through it.
+        networks = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     tls = None
     if options["tls_cert"] or options["tls_key"]:
         if not (options["tls_cert"] and options["tls_key"]):
@@ -123,6 +147,8 @@ def _config(options: dict[str, Any]) -> ServerConfig:
         limits=Limits(message_size=options["max_size"], recipients=options["max_recipients"]),
         tls=tls,
         domains=frozenset(domain.lower() for domain in options["domain"]),
+        relay=options["relay"],
+        relay_domains=frozenset(domain.lower() for domain in options["relay_domain"]),
         trusted_networks=networks,
         max_connections=options["max_connections"],
         max_connections_per_client=options["max_connections_per_client"],
@@ -152,10 +178,12 @@ async def _run(
     listen: list[tuple[str, int]],
     tls_listen: list[tuple[str, int]],
     options: dict[str, Any],
+    relaying: RelayConfig | None,
 ) -> int:
     store = None
+    runner = None
     if options["sink"]:
-        handler: SinkHandler | StoringHandler = SinkHandler()
+        handler: Handler = SinkHandler()
     else:
         try:
             store = await SQLiteStore.open(options["data_dir"])
@@ -163,6 +191,13 @@ async def _run(
             click.echo(f"smtpx serve: {error}", err=True)
             return EX_CONFIG
         handler = StoringHandler(store)
+    if store is not None and relaying is not None:
+        relay_handler = RelayHandler(store, config, max_received=relaying.max_received)
+        runner = QueueRunner(
+            store, relaying, is_local=lambda address: not relay_handler.relays(address)
+        )
+        relay_handler.queued = runner.wake
+        handler = relay_handler
     server = Server(handler, config)
     try:
         bound = await server.start(listen, tls_listen)
@@ -176,6 +211,9 @@ async def _run(
         "discarding every message" if options["sink"] else f"keeping mail in {options['data_dir']}"
     )
     click.echo(f"smtpx serve: listening on {where}, {kept}", err=True)
+    if runner is not None:
+        runner.start()
+        click.echo("smtpx serve: relaying mail for other domains", err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -183,6 +221,8 @@ async def _run(
     await stop.wait()
     log.info("stopping: no new connections; finishing messages in progress")
     await server.stop()
+    if runner is not None:
+        await runner.stop()
     if store is not None:
         await store.close()
     return 0

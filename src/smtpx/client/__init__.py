@@ -39,7 +39,7 @@ from ._session import Timeouts, TLSMode
 from ._steps import Transaction
 from ._submission import transaction as prepare
 from ._sync import Client
-from ._tls import TLSInfo
+from ._tls import TLSInfo, client_context
 from .compose import compose
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "Timeout",
     "Timeouts",
     "Transaction",
+    "client_context",
     "compose",
     "prepare",
 ]

@@ -179,7 +179,9 @@ class RecipientReport:
     ORCPT parameter as the server engine gives it, ``"rfc822;bob@example.org"``
     (xtext-decoded), or None; ``status`` the RFC 3463 code; ``remote_mta`` the host that
     answered and ``diagnostic`` its reply on one line (:func:`diagnostic_of`), both None
-    for a failure found here; ``will_retry_until`` only for "delayed". Times must be
+    for a failure found here, which ``reason`` describes instead (written as
+    ``Diagnostic-Code: X-smtpx; ...``, RFC 3464 §2.3.6 allows a private type);
+    ``will_retry_until`` only for "delayed". Times must be
     timezone-aware. A value that cannot go in a header field raises ValueError.
     """
 
@@ -191,6 +193,7 @@ class RecipientReport:
     diagnostic: str | None = None
     last_attempt: datetime | None = None
     will_retry_until: datetime | None = None
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.action not in _ACTIONS:
@@ -198,7 +201,12 @@ class RecipientReport:
         if _STATUS.match(self.status) is None:
             raise ValueError(f"status must be an RFC 3463 code such as 5.1.1: {self.status!r}")
         _field_text("recipient", self.recipient)
-        for what, value in (("remote_mta", self.remote_mta), ("diagnostic", self.diagnostic)):
+        texts = (
+            ("remote_mta", self.remote_mta),
+            ("diagnostic", self.diagnostic),
+            ("reason", self.reason),
+        )
+        for what, value in texts:
             if value is not None:
                 _field_text(what, value)
         if self.original_recipient is not None:
@@ -396,6 +404,8 @@ def _recipient_fields(report: RecipientReport) -> list[tuple[str, str]]:
     diagnostic = _diagnostic(report)
     if diagnostic:
         fields.append(("Diagnostic-Code", f"smtp; {diagnostic}"))
+    elif report.reason:
+        fields.append(("Diagnostic-Code", f"X-smtpx; {' '.join(report.reason.split())}"))
     if report.last_attempt is not None:
         fields.append(("Last-Attempt-Date", format_datetime(report.last_attempt)))
     if report.will_retry_until is not None:
@@ -474,6 +484,8 @@ def _outcome(report: RecipientReport) -> str:
     if diagnostic:
         said_by = f"Host {report.remote_mta}" if report.remote_mta else "The remote server"
         outcome += f" {said_by} said: {diagnostic}"
+    elif report.reason:
+        outcome += f" {' '.join(report.reason.split())}"
     return outcome
 
 

@@ -20,8 +20,12 @@ class ServerConfig:
     hostname: str = field(default_factory=socket.getfqdn)
     limits: Limits = field(default_factory=Limits)
     tls: ssl.SSLContext | None = None  # offers STARTTLS when set
-    # Mail is taken for these domains; empty means every domain (catch-all).
+    # Mail is taken for these domains; empty means every domain (catch-all),
+    # unless the server relays: then mail for other domains is sent on.
     domains: frozenset[str] = frozenset()
+    relay: bool = False
+    # Domains anyone may send mail to through us, to be relayed (Postfix's relay_domains).
+    relay_domains: frozenset[str] = frozenset()
     # Clients here may relay to any domain (RFC 5321 §3.6.1: relaying is by consent).
     trusted_networks: tuple[IPNetwork, ...] = ()
     max_connections: int = 1000
@@ -72,7 +76,13 @@ class ServerConfig:
         )
 
     def takes_mail_for(self, domain: str) -> bool:
-        return not self.domains or domain.lower() in self.domains
+        """Whether mail for ``domain`` ends here (kept, not relayed)."""
+        if not self.domains:
+            return not self.relay
+        return domain.lower() in self.domains
+
+    def relays_for(self, domain: str) -> bool:
+        return domain.lower() in self.relay_domains
 
     def has_mailbox(self, address: str) -> bool:
         return self.mailboxes is None or address.lower() in self.mailboxes

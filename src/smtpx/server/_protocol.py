@@ -330,7 +330,8 @@ class SMTPProtocol(asyncio.Protocol):
             not event.forward_path or "@" not in event.forward_path or config.takes_mail_for(domain)
         )
         # RFC 5321 §3.6.1: relaying is for clients we trust, never for anyone.
-        if not local and not session.auth_user and not config.trusts(session.client_address):
+        allowed = local or session.auth_user or config.relays_for(domain)
+        if not allowed and not config.trusts(session.client_address):
             return RELAY_DENIED
         # RFC 5321 §4.5.1: postmaster is always taken.
         postmaster = event.forward_path.partition("@")[0].lower() == "postmaster"
