@@ -64,6 +64,7 @@ def servers(data_dir: Path) -> dict[str, list[str]]:
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
     return {
         "smtpx serve --sink": [*smtpx, "127.0.0.1:{port}", "--sink"],
+        "smtpx --sink, asyncio": [*smtpx, "127.0.0.1:{port}", "--sink", "--event-loop", "asyncio"],
         "smtpx serve (SQLite)": [*smtpx, "127.0.0.1:{port}", "--data-dir", str(data_dir)],
         "aiosmtpd (discard)": [sys.executable, "-c", AIOSMTPD_SINK, "{port}"],
         "smtp-sink (C)": [sink, *user, "127.0.0.1:{port}", "1024"],

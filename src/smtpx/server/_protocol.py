@@ -16,7 +16,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..protocol import (
     NEED_DATA,
@@ -147,7 +147,8 @@ class SMTPProtocol(asyncio.Protocol):
     # --- connection events ----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport subclasses, but they are ones.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("", 0)
         self.session = SessionInfo(str(peer[0]), int(peer[1]))
