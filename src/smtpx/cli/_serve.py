@@ -17,6 +17,8 @@ from ..protocol import Limits
 from ..relay import QueueRunner, RelayConfig, RelayHandler
 from ..server import (
     AuthFileError,
+    FaultError,
+    FaultRule,
     Handler,
     Server,
     ServerConfig,
@@ -75,6 +77,12 @@ def _address(value: str) -> tuple[str, int]:
 )
 @click.option("--hostname", help="The name in the greeting and Received headers.")
 @click.option("--sink", is_flag=True, help="Accept and discard every message (load tests).")
+@click.option(
+    "--fault",
+    multiple=True,
+    metavar="RULE",
+    help="Inject a reply, e.g. 'RCPT 550 match=fail-550@*', 'MAIL 451 fraction=0.1 seed=7'.",
+)
 @click.option(
     "--event-loop",
     type=click.Choice(["auto", "uvloop", "asyncio"]),
@@ -180,6 +188,10 @@ def _config(options: dict[str, Any]) -> ServerConfig:
         allow_insecure_auth=options["allow_insecure_auth"],
         mailboxes=frozenset(box.lower() for box in options["mailbox"]) or None,
     )
+    try:
+        config.faults.replace(FaultRule.parse(rule) for rule in options["fault"])
+    except FaultError as error:
+        raise click.UsageError(f"--fault: {error}") from None
     if options["hostname"]:
         config.hostname = options["hostname"]
     return config

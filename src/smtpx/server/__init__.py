@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ._auth import AuthFileError, Users, hash_password
 from ._config import ServerConfig
+from ._faults import Fault, FaultError, FaultRule, Faults
 from ._handler import (
     BaseHandler,
     Content,
@@ -32,6 +33,10 @@ __all__ = [
     "BaseHandler",
     "Content",
     "Discarded",
+    "Fault",
+    "FaultError",
+    "FaultRule",
+    "Faults",
     "Handler",
     "Server",
     "ServerConfig",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..protocol import Extensions, Limits, Reply
 from ._auth import Users
+from ._faults import Faults
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -52,6 +53,8 @@ class ServerConfig:
     # Local mailboxes (lower-case addresses): when given, VRFY checks them
     # (RFC 5321 §3.5.1: 250 or 550) and so does RCPT for the local domains.
     mailboxes: frozenset[str] | None = None
+    # Replies on demand for testing senders (smtpx serve --fault, the inbox API).
+    faults: Faults = field(default_factory=Faults)
 
     def extensions(self, tls_active: bool) -> Extensions:
         """What EHLO offers; STARTTLS only while the session is still in clear."""

@@ -50,6 +50,7 @@ from ..protocol import (
     format_reply,
 )
 from . import _auth
+from ._faults import Fault
 from ._handler import Content, SessionInfo
 from ._trace import received
 
@@ -264,6 +265,9 @@ class SMTPProtocol(asyncio.Protocol):
         if isinstance(event, RcptTo):
             return self._rcpt(event)
         if isinstance(event, MailFrom):
+            fault = config.faults.check("MAIL", [event.reverse_path])
+            if fault is not None:
+                return self._inject(fault)
             reply = handler.on_mail(session, event.reverse_path) or SENDER_OK
             if reply.is_positive:
                 self._new_transaction()
@@ -276,6 +280,11 @@ class SMTPProtocol(asyncio.Protocol):
         if isinstance(event, EndOfChunk):
             return CHUNK_OK
         if isinstance(event, EndOfMessage):
+            recipients = [address for address, _ in session.recipients]
+            fault = config.faults.check("DATA", recipients)
+            if fault is not None:
+                self._end_message(Reply(554, None, "fault injected"))
+                return self._inject(fault)
             self._deliver()
             return None
         if isinstance(event, Rejected):
@@ -323,7 +332,7 @@ class SMTPProtocol(asyncio.Protocol):
         content.write(received(self.session, self.server.config.hostname))
         return content
 
-    def _rcpt(self, event: RcptTo) -> Reply:
+    def _rcpt(self, event: RcptTo) -> Reply | None:
         session = self.session
         config = self.server.config
         domain = event.forward_path.rpartition("@")[2]
@@ -331,6 +340,9 @@ class SMTPProtocol(asyncio.Protocol):
             not event.forward_path or "@" not in event.forward_path or config.takes_mail_for(domain)
         )
         # RFC 5321 §3.6.1: relaying is for clients we trust, never for anyone.
+        fault = config.faults.check("RCPT", [event.forward_path])
+        if fault is not None:
+            return self._inject(fault)
         allowed = local or session.auth_user or config.relays_for(domain)
         if not allowed and not config.trusts(session.client_address):
             return RELAY_DENIED
@@ -388,6 +400,9 @@ class SMTPProtocol(asyncio.Protocol):
             challenge = next(self.sasl) if response is None else self.sasl.send(response)
         except StopIteration as done:
             self.sasl = None
+            fault = self.server.config.faults.check("AUTH", [done.value.user])
+            if fault is not None:
+                return self._inject(fault)
             self._wait_for(self._check(done.value))
             return None
         except _auth.SaslError:
@@ -414,18 +429,36 @@ class SMTPProtocol(asyncio.Protocol):
             return AUTH_TOO_MANY
         return reply
 
+    def _inject(self, fault: Fault) -> Reply | None:
+        """A fault's reply now, or after its delay; or the connection dropped."""
+        log.info("fault for %s: %s", self.session.client_address, fault)
+        if fault.delay > 0:
+            self._wait_for(self._delayed(fault))
+            return None
+        if fault.reply is None:
+            self.then = lambda: self._close([])
+        return fault.reply
+
+    async def _delayed(self, fault: Fault) -> Reply | None:
+        await asyncio.sleep(fault.delay)
+        return fault.reply
+
     # --- waiting: the message's commit, AUTH's check, the TLS handshake --------------
 
-    def _wait_for(self, reply: Awaitable[Reply]) -> None:
-        """Hold the session until ``reply`` is ready, then send it and go on."""
+    def _wait_for(self, reply: Awaitable[Reply | None]) -> None:
+        """Hold the session until ``reply`` is ready, then send it and go on
+        (None: close the connection without a reply)."""
         self.busy = True
         task = asyncio.get_running_loop().create_task(self._resume(reply))
         self.server.track(task)
 
-    async def _resume(self, pending: Awaitable[Reply]) -> None:
+    async def _resume(self, pending: Awaitable[Reply | None]) -> None:
         reply = await pending
         self.busy = False
         if self.closing or self.transport is None:
+            return
+        if reply is None:
+            self._close([])
             return
         self.transport.write(self.connection.send(reply))
         self.waiting_since = time.monotonic()
