@@ -71,8 +71,10 @@ class RelayHandler(BaseHandler):
         *,
         max_received: int = 50,
         queued: Callable[[], None] = lambda: None,
+        stored: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self.stored = stored  # told each new message's id (the inbox's live view)
         self.config = config
         self.max_received = max_received
         self.queued = queued  # wakes the queue runner
@@ -97,4 +99,6 @@ class RelayHandler(BaseHandler):
         )
         if relay_to:
             self.queued()
+        if self.stored is not None:
+            self.stored(message_id)
         return Reply(250, "2.0.0", f"OK: queued as {message_id}")

@@ -27,6 +27,7 @@ from ._handler import (
     StoringHandler,
 )
 from ._server import Server
+from ._stats import Stats
 
 __all__ = [
     "AuthFileError",
@@ -42,6 +43,7 @@ __all__ = [
     "ServerConfig",
     "SessionInfo",
     "SinkHandler",
+    "Stats",
     "StoringHandler",
     "Users",
     "hash_password",

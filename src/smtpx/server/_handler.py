@@ -9,6 +9,7 @@ message is safe: ``StoringHandler`` awaits the store's fsync'd commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -94,10 +95,15 @@ class BaseHandler:
 
 
 class StoringHandler(BaseHandler):
-    """Keeps every message in a store; the 250 comes only after the commit."""
+    """Keeps every message in a store; the 250 comes only after the commit.
 
-    def __init__(self, store: Store) -> None:
+    ``stored`` is told each new message's id once it is committed (the inbox's
+    live view listens there).
+    """
+
+    def __init__(self, store: Store, stored: Callable[[str], None] | None = None) -> None:
         self.store = store
+        self.stored = stored
 
     def incoming(self) -> Content:
         return self.store.incoming()
@@ -105,6 +111,8 @@ class StoringHandler(BaseHandler):
     async def on_message(self, session: SessionInfo, content: Content) -> Reply:
         assert isinstance(content, Incoming)
         message_id = await self.store.add(content, session.envelope(), session.origin())
+        if self.stored is not None:
+            self.stored(message_id)
         return Reply(250, "2.0.0", f"OK: queued as {message_id}")
 
 

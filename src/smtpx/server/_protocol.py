@@ -156,10 +156,13 @@ class SMTPProtocol(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:  # an implicit-TLS listener: TLS before the greeting
             self.session.tls = _tls_description(ssl_object)
+        stats = self.server.stats
         if not self.server.admit(self):
+            stats.refused_connections += 1
             transport.write(format_reply(BUSY))
             transport.close()
             return
+        stats.connections += 1
         greeting = self.server.handler.on_connect(self.session) or Reply(
             220, None, f"{self.server.config.hostname} ESMTP smtpx"
         )
@@ -241,6 +244,8 @@ class SMTPProtocol(asyncio.Protocol):
                 reply = self._answer(event)
                 if reply is None:  # on_message, STARTTLS or the end: wait
                     break
+                if reply.code >= 400:
+                    self.server.stats.refused(reply.code, reply.status)
                 data = connection.send(reply)
                 out.append(data)
                 size += len(data)
@@ -460,6 +465,8 @@ class SMTPProtocol(asyncio.Protocol):
         if reply is None:
             self._close([])
             return
+        if reply.code >= 400:
+            self.server.stats.refused(reply.code, reply.status)
         self.transport.write(self.connection.send(reply))
         self.waiting_since = time.monotonic()
         self._process()
@@ -477,6 +484,9 @@ class SMTPProtocol(asyncio.Protocol):
             log.exception("message from %s not kept", session.client_address)
             content.discard()
             reply = LOCAL_ERROR
+        if reply.is_positive:
+            self.server.stats.messages += 1
+            self.server.stats.message_bytes += content.size
         recipients = ",".join(address for address, _ in session.recipients)
         log.info(
             "message from=<%s> to=%s size=%d: %s", session.sender, recipients, content.size, reply

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from ._config import ServerConfig
 from ._handler import Handler
 from ._protocol import SMTPProtocol
+from ._stats import Stats
 
 log = logging.getLogger("smtpx.server")
 
@@ -32,6 +33,7 @@ class Server:
         self.config = config or ServerConfig()
         self.ehlo_replies = self.config.ehlo_replies()
         self.connections: set[SMTPProtocol] = set()
+        self.stats = Stats()
         self.per_client: collections.Counter[str] = collections.Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[asyncio.Server] = []
