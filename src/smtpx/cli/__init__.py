@@ -12,6 +12,7 @@ from typing import IO, Any
 
 import click
 
+from . import _transfer  # noqa: F401 - registers `smtpx messages export` and `import`
 from ._exits import EX_USAGE
 from ._messages import messages
 from ._passwd import passwd

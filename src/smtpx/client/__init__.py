@@ -33,7 +33,7 @@ from ._errors import (
     Timeout,
     TLSFailure,
 )
-from ._message import MessageError, MissingInput
+from ._message import MessageError, MissingInput, envelope_of
 from ._result import SendResult
 from ._session import Timeouts, TLSMode
 from ._steps import Transaction
@@ -65,5 +65,6 @@ __all__ = [
     "Transaction",
     "client_context",
     "compose",
+    "envelope_of",
     "prepare",
 ]
