@@ -120,6 +120,12 @@ def relay_options(function: F) -> F:
             help="Ask this DNS server for MX records [/etc/resolv.conf].",
         ),
         click.option(
+            "--dns-timeout",
+            default="5s",
+            show_default=True,
+            help="How long one DNS lookup may take.",
+        ),
+        click.option(
             "--mx-port",
             type=click.IntRange(1, 65535),
             default=25,
@@ -132,6 +138,10 @@ def relay_options(function: F) -> F:
     return function
 
 
+# Options that mean nothing without --relay.
+RELAY_ONLY = ("route", "relay_host", "relay_domain", "require_tls", "dns_server", "relay_user")
+
+
 def relay_config(
     options: dict[str, Any], hostname: str, local_names: frozenset[str]
 ) -> RelayConfig:
@@ -142,11 +152,16 @@ def relay_config(
         nameservers = [parse_host(spec, 53) for spec in options["dns_server"]]
     except RouteError as error:
         raise click.UsageError(str(error)) from None
+    for server in nameservers:
+        if not server.is_address:  # a resolver is asked by address, never by name
+            raise click.BadParameter(
+                f"{server.host!r}: give an IP address", param_hint="--dns-server"
+            )
     intervals = [
         duration(value, "--retry") for value in options["retry"].split(",") if value.strip()
     ]
-    if not intervals:
-        raise click.BadParameter("give at least one wait", param_hint="--retry")
+    if not intervals or min(intervals) < 1:
+        raise click.BadParameter("give waits of at least 1s", param_hint="--retry")
     warning = duration(options["delay_warning"], "--delay-warning")
     schedule = Schedule(
         intervals=tuple(intervals[:-1]),
@@ -164,6 +179,7 @@ def relay_config(
         local_names=local_names,
         nameservers=[(server.host, server.port) for server in nameservers] or None,
         smtp_port=options["mx_port"],
+        dns_timeout=duration(options["dns_timeout"], "--dns-timeout") or 5.0,
         per_destination=options["per_destination"],
         concurrency=options["max_deliveries"],
         max_received=options["max_received"],

@@ -29,7 +29,7 @@ from ..server import (
 from ..store import SQLiteStore, StoreError
 from ._exits import EX_CONFIG, EX_UNAVAILABLE
 from ._options import parse_server
-from ._relay import relay_config, relay_options
+from ._relay import RELAY_ONLY, relay_config, relay_options
 
 log = logging.getLogger("smtpx.server")
 
@@ -107,6 +107,10 @@ def serve(**options: Any) -> None:
     if options["relay"] and options["sink"]:
         raise click.UsageError("--relay keeps mail until it is sent on: not with --sink")
     relaying = None
+    given = [name for name in RELAY_ONLY if options[name]]
+    if given and not options["relay"]:
+        flag = "--" + given[0].replace("_", "-")
+        raise click.UsageError(f"{flag} is for relaying: add --relay")
     if options["relay"]:
         names = {config.hostname} | {host for host, _ in listen + tls_listen if not _wildcard(host)}
         relaying = relay_config(options, config.hostname, frozenset(names))

@@ -77,6 +77,7 @@ class RelayConfig:
     # Our names and addresses: an MX that is one of them is a loop (RFC 5321 §5.1).
     local_names: frozenset[str] = frozenset()
     nameservers: Sequence[tuple[str, int]] | None = None  # None: /etc/resolv.conf
+    dns_timeout: float = 5.0  # seconds for one lookup, all nameservers tried
     smtp_port: int = 25  # where MX hosts are reached (tests move it)
     per_destination: int = 10  # connections to one destination at once
     concurrency: int = 100  # deliveries at once, in all

@@ -78,7 +78,12 @@ class QueueRunner:
         self.is_local = is_local  # a report to a local sender is kept, not relayed
         self.rng = rng or random.Random()
         relay_host = config.relay_host.destination if config.relay_host else None
-        resolver = Resolver(nameservers=config.nameservers, local=config.local_names, rng=self.rng)
+        resolver = Resolver(
+            nameservers=config.nameservers,
+            timeout=config.dns_timeout,
+            local=config.local_names,
+            rng=self.rng,
+        )
         self.next_hops = next_hops or NextHops(
             config.routes, relay_host, resolver, smtp_port=config.smtp_port
         )
@@ -167,14 +172,14 @@ class QueueRunner:
         data = await self.store.raw(message_id) if pending else None
         if stored is None or data is None:
             return
-        outcomes: dict[str, Outcome] = {}
+        unroutable: dict[str, Outcome] = {}
         groups: dict[_Group, tuple[list[Hop], list[str]]] = {}
         for domain, recipients in _by_domain(pending):
             try:
                 hops = await self.next_hops.for_domain(domain)
             except HopFailure as failure:
                 outcome = Outcome.local(failure.status, str(failure))
-                outcomes.update(dict.fromkeys(recipients, outcome))
+                unroutable.update(dict.fromkeys(recipients, outcome))
                 continue
             protection = self._protection(domain)
             for recipient in recipients:
@@ -182,13 +187,22 @@ class QueueRunner:
                 # sends one NOTIFY for all the recipients of a transaction).
                 key = (destination_key(hops), protection, _notify(stored.envelope, recipient))
                 groups.setdefault(key, (hops, []))[1].append(recipient)
-        sends = [
-            self._send(key, hops, _parcel(stored.envelope, data, recipients))
-            for key, (hops, recipients) in groups.items()
-        ]
-        for result in await asyncio.gather(*sends):
-            outcomes.update(result)
-        await self._settle(stored, data, pending, outcomes, now)
+        of = {delivery.recipient: delivery for delivery in pending}
+        if unroutable:
+            await self._settle(stored, data, [of[r] for r in unroutable], unroutable, now)
+
+        async def send(key: _Group, hops: list[Hop], recipients: list[str]) -> None:
+            outcomes = await self._send(key, hops, _parcel(stored.envelope, data, recipients))
+            # Recorded as soon as this destination answered: a recipient another
+            # destination took is never left unrecorded while a slow one stalls.
+            await self._settle(stored, data, [of[r] for r in recipients], outcomes, time.time())
+
+        sends = [send(key, hops, recipients) for key, (hops, recipients) in groups.items()]
+        # Every send runs to its end, whatever another one raised.
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def _protection(self, domain: str) -> Protection:
         relay_host = self.config.relay_host
@@ -271,7 +285,10 @@ class QueueRunner:
                 DeliveryUpdate(
                     recipient,
                     status,
-                    reply=outcome.diagnostic,
+                    # A failure found here keeps its status code with its text.
+                    reply=outcome.diagnostic
+                    if outcome.from_remote
+                    else f"{outcome.status} {outcome.diagnostic}",
                     remote=outcome.remote,
                     next_attempt=retry,
                     warned=warned,
