@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 
 # Real SMTP peers the test suite starts itself (PEERS.md); a missing peer in CI is a failure.
 # libnet-ssleay-perl is only a Recommends of swaks, and without it `swaks --tls` cannot work.
-PEER_PACKAGES := postfix swaks msmtp curl libnet-ssleay-perl
+# chromium: the inbox's browser tests drive it through Playwright (never a download).
+PEER_PACKAGES := postfix swaks msmtp curl libnet-ssleay-perl chromium
 
 .PHONY: venv peers lint test serve bench format
 
@@ -27,7 +28,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 peers:
 	@if [ -x /usr/sbin/smtp-sink ] && command -v swaks >/dev/null && command -v msmtp >/dev/null \
-	    && command -v curl >/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null; then \
+	    && command -v curl >/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null \
+	    && [ -x /usr/bin/chromium ]; then \
 	  exit 0; \
 	elif [ "$$(id -u)" != 0 ]; then \
 	  echo "note: not root, so not installing $(PEER_PACKAGES); tests that need a missing peer will fail"; \

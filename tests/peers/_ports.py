@@ -33,7 +33,10 @@ AUTH_PASSWORD = "wonderland"
 STARTUP_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.01
-INSTALL_HINT = "run `make peers` as root (it installs postfix, swaks, msmtp and curl)"
+INSTALL_HINT = (
+    "run `make peers` as root (it installs postfix, swaks, msmtp, curl, libnet-ssleay-perl "
+    "and chromium)"
+)
 
 
 class PeerUnavailable(Exception):

@@ -9,19 +9,24 @@ recipient is tried again within a fraction of a second.
 
 :meth:`RelayingServer.settled` polls the store, with a deadline, until every
 queued recipient of a message is delivered or failed (or until a condition on
-the deliveries holds); nothing sleeps a fixed time to synchronise.
+the deliveries holds); nothing sleeps a fixed time to synchronise. :func:`submit`
+sends it a message, and :func:`reports` reads back the delivery status
+notifications it kept for its local sender (alice@example.org).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import smtplib
 import time
 from collections.abc import Callable, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
 from pathlib import Path
 
 from tests.peers import LOOPBACK
-from tests.server.receiver import StoringServer
+from tests.server.receiver import MESSAGE, SENDER, StoringServer
 
 from smtpx.relay import QueueRunner, RelayConfig, RelayHandler, Schedule
 from smtpx.server import Server, ServerConfig
@@ -118,3 +123,54 @@ def relaying_server(
         yield server
     finally:
         server.stop()
+
+
+# --- submitting, and the reports that come back ----------------------------------------
+
+
+def submit(
+    relay: RelayingServer,
+    recipients: list[str],
+    data: bytes = MESSAGE,
+    *,
+    sender: str = SENDER,
+    rcpt_options: tuple[str, ...] = (),
+    **mail: str,
+) -> str:
+    """Send ``data`` to the relay with smtplib; the id the relay stored it under.
+
+    MAIL parameters come as keywords (``RET="HDRS"``), RCPT's in ``rcpt_options``
+    (``("NOTIFY=NEVER",)``, for every recipient); ``sender=""`` is ``MAIL FROM:<>``.
+    """
+    options = [f"{key.upper()}={value}" for key, value in mail.items()]
+    with smtplib.SMTP(relay.host, relay.port, local_hostname="client.example", timeout=5) as smtp:
+        smtp.ehlo()
+        refused = smtp.sendmail(sender, recipients, data, options, list(rcpt_options))
+        assert refused == {}
+    return relay.newest()
+
+
+def reports(relay: RelayingServer) -> list[EmailMessage]:
+    """The delivery status notifications (multipart/report from <>) the relay kept,
+    oldest first: those to its local sender stay in its own store."""
+    found = []
+    for stored in relay.stored():
+        if stored.envelope.sender != "":
+            continue
+        parsed = message_from_bytes(relay.raw(stored.id), policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        if parsed.get_content_type() == "multipart/report":
+            found.append(parsed)
+    return found
+
+
+def status_fields(report: EmailMessage) -> list[dict[str, str]]:
+    """The per-recipient blocks of a report's message/delivery-status part."""
+    part = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
+    blocks = part.get_payload()
+    assert isinstance(blocks, list)
+    return [
+        {key: str(value) for key, value in block.items()}
+        for block in blocks[1:]
+        if isinstance(block, Message)
+    ]

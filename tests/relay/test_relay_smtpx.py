@@ -13,8 +13,6 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from email import message_from_bytes, policy
-from email.message import EmailMessage, Message
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,10 @@ from tests.relay.relaying import (
     RelayingServer,
     relay_config,
     relaying_server,
+    reports,
+    status_fields,
     statuses,
+    submit,
 )
 from tests.server.receiver import MESSAGE, SENDER, StoringServer, split_received
 
@@ -68,38 +69,6 @@ def relay_to(
     return relaying_server(
         tmp_path / "relay", relay=relay_config(routes={"example.net": route}, **changes)
     )
-
-
-def submit(relay: RelayingServer, recipients: list[str], data: bytes = MESSAGE, **mail: str) -> str:
-    options = [f"{key.upper()}={value}" for key, value in mail.items()]
-    with smtplib.SMTP(relay.host, relay.port, local_hostname="client.example", timeout=5) as smtp:
-        smtp.ehlo()
-        refused = smtp.sendmail(SENDER, recipients, data, mail_options=options)
-        assert refused == {}
-    return relay.newest()
-
-
-def reports(relay: RelayingServer) -> list[EmailMessage]:
-    """The delivery status notifications the relay kept for its local sender."""
-    found = []
-    for stored in relay.stored():
-        if stored.envelope.sender == "":
-            parsed = message_from_bytes(relay.raw(stored.id), policy=policy.default)
-            assert isinstance(parsed, EmailMessage)
-            found.append(parsed)
-    return found
-
-
-def status_fields(report: EmailMessage) -> list[dict[str, str]]:
-    """The per-recipient blocks of a report's message/delivery-status part."""
-    part = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
-    blocks = part.get_payload()
-    assert isinstance(blocks, list)
-    return [
-        {key: str(value) for key, value in block.items()}
-        for block in blocks[1:]
-        if isinstance(block, Message)
-    ]
 
 
 def test_relayed_bytes_arrive_intact_below_two_received_headers(

@@ -1,5 +1,6 @@
 """What the store tests share: running a scenario on an open store, sample values,
-and running a script in a child process (for crashes and memory measurements).
+a clock to set arrival times, and running a script in a child process (for
+crashes and memory measurements).
 
 pytest-asyncio is not used: each test runs its scenario with ``asyncio.run``
 through :func:`on_store`, which opens the store in ``tmp_path`` and always closes
@@ -14,8 +15,9 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from smtpx.store import Envelope, Origin, Recipient, SQLiteStore, Store
 
@@ -38,6 +40,21 @@ SIMPLE = (
     b"\r\n"
     b"Hi Bob.\r\n"
 )
+
+
+class Clock:
+    """Stands in for ``datetime`` in smtpx.store._sqlite (monkeypatch it in): ``now()``
+    gives the times queued in ``times``, so a test says when each message arrives."""
+
+    times: ClassVar[list[datetime]] = []
+
+    @classmethod
+    def now(cls, tz: object = None) -> datetime:
+        return cls.times.pop(0)
+
+    @staticmethod
+    def fromtimestamp(seconds: float, tz: object = None) -> datetime:
+        return datetime.fromtimestamp(seconds, UTC)
 
 
 def on_store(data_dir: Path, scenario: Callable[[SQLiteStore], Awaitable[T]]) -> T:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import resource
 import signal
 import ssl
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,16 +24,22 @@ from ..server import (
     Handler,
     Server,
     ServerConfig,
+    SessionInfo,
     SinkHandler,
     StoringHandler,
     Users,
+    inbox_for,
 )
 from ..store import SQLiteStore, StoreError
+from ..web import HttpServer, Hub, create_app
 from ._exits import EX_CONFIG, EX_UNAVAILABLE
+from ._inbox import Retention, http_address, inbox_config, inbox_options, inbox_rules, retention
 from ._options import parse_server
 from ._relay import RELAY_ONLY, relay_config, relay_options
 
 log = logging.getLogger("smtpx.server")
+# Seconds between two rounds of retention.
+PRUNE_EVERY = 10.0
 
 
 def _address(value: str) -> tuple[str, int]:
@@ -91,6 +99,7 @@ def _address(value: str) -> tuple[str, int]:
     help="auto: uvloop when installed.",
 )
 @relay_options
+@inbox_options
 def serve(**options: Any) -> None:
     """Receive mail and keep it (SQLite in --data-dir), until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -201,6 +210,30 @@ def _config(options: dict[str, Any]) -> ServerConfig:
     return config
 
 
+def loop_task(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    return asyncio.get_running_loop().create_task(coroutine)
+
+
+async def _prune(store: SQLiteStore, keep: Retention, arrived: asyncio.Event) -> None:
+    """Retention: the oldest go first, a few at a time, never blocking receiving;
+    a round when mail arrives (at most one a second), and every PRUNE_EVERY."""
+    while True:
+        arrived.clear()
+        try:
+            pruned = await store.prune(
+                max_messages=keep.max_messages, max_age=keep.max_age, now=time.time()
+            )
+        except StoreError as error:
+            log.warning("retention: %s", error)
+        else:
+            if pruned:
+                log.info("retention: deleted %d old messages", pruned)
+        await asyncio.sleep(1.0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PRUNE_EVERY):
+                await arrived.wait()
+
+
 def _users(path: str | None) -> Users | None:
     if path is None:
         return None
@@ -220,6 +253,17 @@ async def _run(
 ) -> int:
     store = None
     runner = None
+    hub = Hub()
+    rules = inbox_rules(options)
+    arrived = asyncio.Event()  # wakes retention
+
+    def stored(message_id: str) -> None:
+        hub.publish(message_id)
+        arrived.set()
+
+    def tag(session: SessionInfo) -> str:
+        return inbox_for(rules, session)
+
     if options["sink"]:
         handler: Handler = SinkHandler()
     else:
@@ -228,9 +272,11 @@ async def _run(
         except StoreError as error:
             click.echo(f"smtpx serve: {error}", err=True)
             return EX_CONFIG
-        handler = StoringHandler(store)
+        handler = StoringHandler(store, stored=stored, inbox=tag)
     if store is not None and relaying is not None:
-        relay_handler = RelayHandler(store, config, max_received=relaying.max_received)
+        relay_handler = RelayHandler(
+            store, config, max_received=relaying.max_received, stored=stored, inbox=tag
+        )
         runner = QueueRunner(
             store, relaying, is_local=lambda address: not relay_handler.relays(address)
         )
@@ -252,12 +298,41 @@ async def _run(
     if runner is not None:
         runner.start()
         click.echo("smtpx serve: relaying mail for other domains", err=True)
+    web = None
+    address = http_address(options)
+    if store is not None and address is not None:
+        app = create_app(
+            store, hub=hub, config=inbox_config(options), faults=config.faults, server=server
+        )
+        web = HttpServer(
+            app, *address, certfile=options["http_tls_cert"], keyfile=options["http_tls_key"]
+        )
+        try:
+            host, port = await web.start()
+        except (OSError, ssl.SSLError) as error:
+            click.echo(
+                f"smtpx serve: cannot serve the inbox on {options['http']}: {error}", err=True
+            )
+            await server.stop()
+            await store.close()
+            return EX_UNAVAILABLE
+        scheme = "https" if options["http_tls_cert"] else "http"
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"smtpx serve: inbox at {scheme}://{shown}:{port}/", err=True)
+    pruning = None
+    keep = retention(options)
+    if store is not None and (keep.max_messages or keep.max_age):
+        pruning = loop_task(_prune(store, keep, arrived))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("stopping: no new connections; finishing messages in progress")
+    if web is not None:
+        await web.stop()
+    if pruning is not None:
+        pruning.cancel()
     await server.stop()
     if runner is not None:
         await runner.stop()

@@ -17,7 +17,7 @@ from typing import TypeVar
 from ..protocol import Expn, Help, Noop, Quit, Reply, Rset, Vrfy
 from . import _steps
 from ._base import ClientBase
-from ._errors import ConnectionFailed, ProtocolFailure, SMTPError
+from ._errors import ConnectionFailed, ProtocolFailure, SMTPError, TLSFailure
 from ._result import SendResult
 from ._session import TLSMode
 from ._steps import Transaction
@@ -171,7 +171,12 @@ class AsyncClient(ClientBase):
                 async with asyncio.timeout(self._session.options.timeouts.data_block):
                     await writer.drain()
             return b""
-        await writer.start_tls(self.ssl_context, server_hostname=self.server_hostname)
+        try:
+            await writer.start_tls(self.ssl_context, server_hostname=self.server_hostname)
+        except ConnectionError as error:
+            # A server that hangs up mid-handshake: asyncio says reset where the
+            # blocking client sees an SSL error. Either way the handshake failed.
+            raise TLSFailure(f"the TLS handshake with {self.host} failed: {error!r}") from None
         self._note_tls()
         return b""
 

@@ -17,8 +17,10 @@ DAY = 86_400.0
 class RelayHost:
     """A smarthost that takes every message (``--relay-host HOST:PORT``).
 
-    With credentials, TLS defaults to STARTTLS with a verified certificate:
-    a password never goes to a host whose name was not checked.
+    ``tls`` STARTTLS or IMPLICIT verifies the certificate; AUTO is opportunistic
+    (nothing verified). The command line makes credentials require STARTTLS, so
+    a password never goes to a host whose name was not checked; the client never
+    sends one without TLS at all.
     """
 
     destination: Destination

@@ -72,8 +72,10 @@ class RelayHandler(BaseHandler):
         max_received: int = 50,
         queued: Callable[[], None] = lambda: None,
         stored: Callable[[str], None] | None = None,
+        inbox: Callable[[SessionInfo], str] = lambda session: "",
     ) -> None:
         self.store = store
+        self.inbox = inbox
         self.stored = stored  # told each new message's id (the inbox's live view)
         self.config = config
         self.max_received = max_received
@@ -90,12 +92,17 @@ class RelayHandler(BaseHandler):
 
     async def on_message(self, session: SessionInfo, content: Content) -> Reply:
         assert isinstance(content, HopCounter)
-        if content.received > self.max_received:
+        # Our own Received header is not the sender's doing: not counted.
+        if content.received - 1 > self.max_received:
             content.discard()
             return TOO_MANY_HOPS
         relay_to = [address for address, _ in session.recipients if self.relays(address)]
         message_id = await self.store.add(
-            content.incoming, session.envelope(), session.origin(), relay_to=relay_to
+            content.incoming,
+            session.envelope(),
+            session.origin(),
+            relay_to=relay_to,
+            inbox=self.inbox(session),
         )
         if relay_to:
             self.queued()

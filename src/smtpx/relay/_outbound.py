@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from ..client import (
     AsyncClient,
+    AuthFailed,
     ConnectionFailed,
     PermanentFailure,
     RecipientsDeferred,
@@ -263,10 +264,18 @@ def _key(hop: Hop, protection: Protection) -> _Key:
 
 def _failed(error: SMTPError, hop: Hop) -> Outcome:
     """A hop that failed before its transaction: its reply, or what went wrong."""
+    if isinstance(error, AuthFailed) and error.reply is not None:
+        # Our credentials were refused: our mistake to fix, not the sender's; the
+        # mail waits (as Postfix's smtp_sasl_auth_soft_bounce).
+        outcome = Outcome.of_reply(error.reply, hop)
+        status = "4" + outcome.status[1:]
+        return Outcome(False, False, status, outcome.diagnostic, hop.host, from_remote=True)
     if error.reply is not None:
         return Outcome.of_reply(error.reply, hop)
     status = TLS_FAILED if isinstance(error, TLSFailure) else NO_ANSWER
-    return Outcome.local(status, f"{hop}: {error}", hop.host)
+    text = str(error) or type(error).__name__
+    said = text if hop.address in text else f"{hop}: {text}"
+    return Outcome.local(status, said, hop.host)
 
 
 async def _quit(client: AsyncClient) -> None:

@@ -143,8 +143,11 @@ class QueueRunner:
             self._deliveries[message_id] = task
         upcoming = await self.store.next_due()
         wait = POLL if upcoming is None or upcoming <= now else min(upcoming - now, POLL)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+        # that comes just as the wait ends (gh-86296), and stop() would hang.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), max(wait, 0.01))
+            async with asyncio.timeout(max(wait, 0.01)):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _process(self, message_id: str) -> None:
@@ -206,12 +209,14 @@ class QueueRunner:
 
     def _protection(self, domain: str) -> Protection:
         relay_host = self.config.relay_host
+        required = domain.lower() in self.config.tls_required
         if relay_host is not None and self.next_hops.route(domain) is None:
-            verify = relay_host.tls in (TLSMode.STARTTLS, TLSMode.IMPLICIT)
-            return Protection(relay_host.tls, verify, relay_host.username, relay_host.password)
-        if domain.lower() in self.config.tls_required:
-            return REQUIRED
-        return OPPORTUNISTIC
+            tls = relay_host.tls
+            if required and tls not in (TLSMode.STARTTLS, TLSMode.IMPLICIT):
+                tls = TLSMode.STARTTLS  # --require-tls holds through the relay host too
+            verify = tls in (TLSMode.STARTTLS, TLSMode.IMPLICIT)
+            return Protection(tls, verify, relay_host.username, relay_host.password)
+        return REQUIRED if required else OPPORTUNISTIC
 
     async def _send(self, key: _Group, hops: list[Hop], parcel: Parcel) -> dict[str, Outcome]:
         destination, protection, _ = key

@@ -14,7 +14,7 @@ kept it (the store's fsync'd commit).
 
 from __future__ import annotations
 
-from ._auth import AuthFileError, Users, hash_password
+from ._auth import AuthFileError, PasswordClaim, Users, Verdict, hash_password
 from ._config import ServerConfig
 from ._faults import Fault, FaultError, FaultRule, Faults
 from ._handler import (
@@ -26,6 +26,7 @@ from ._handler import (
     SinkHandler,
     StoringHandler,
 )
+from ._inboxes import InboxRule, InboxRuleError, inbox_for
 from ._server import Server
 from ._stats import Stats
 
@@ -39,6 +40,9 @@ __all__ = [
     "FaultRule",
     "Faults",
     "Handler",
+    "InboxRule",
+    "InboxRuleError",
+    "PasswordClaim",
     "Server",
     "ServerConfig",
     "SessionInfo",
@@ -46,5 +50,7 @@ __all__ = [
     "Stats",
     "StoringHandler",
     "Users",
+    "Verdict",
     "hash_password",
+    "inbox_for",
 ]

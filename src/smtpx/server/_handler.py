@@ -101,16 +101,24 @@ class StoringHandler(BaseHandler):
     live view listens there).
     """
 
-    def __init__(self, store: Store, stored: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        stored: Callable[[str], None] | None = None,
+        inbox: Callable[[SessionInfo], str] = lambda session: "",
+    ) -> None:
         self.store = store
         self.stored = stored
+        self.inbox = inbox  # the inbox a message is tagged with (the web inbox filters)
 
     def incoming(self) -> Content:
         return self.store.incoming()
 
     async def on_message(self, session: SessionInfo, content: Content) -> Reply:
         assert isinstance(content, Incoming)
-        message_id = await self.store.add(content, session.envelope(), session.origin())
+        message_id = await self.store.add(
+            content, session.envelope(), session.origin(), inbox=self.inbox(session)
+        )
         if self.stored is not None:
             self.stored(message_id)
         return Reply(250, "2.0.0", f"OK: queued as {message_id}")

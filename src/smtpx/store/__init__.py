@@ -20,6 +20,14 @@ interface; ``SQLiteStore`` the embedded implementation (one SQLite database in
 WAL mode, group commit: concurrent messages share one fsync). Failures raise
 :class:`StoreError`, with a one-line message.
 
+It is what an inbox reads: a search language over a full-text index, seen and
+unseen, inboxes, and retention::
+
+    page = await store.search('from:alice "quarterly report" is:unread', limit=50)
+    await store.mark_seen([message.id for message in page])
+    newer = await store.since("to:bob@example.net", after=page[0].id)  # oldest first
+    await store.prune(max_messages=5000, max_age=7 * 86400, now=time.time())
+
 It is also the relay's durable queue: one :class:`Delivery` per recipient,
 queued in the commit that keeps the message, updated as attempts are made::
 
@@ -42,8 +50,10 @@ from ._model import (
     Recipient,
     StoredMessage,
     StoreError,
+    StoreStats,
     Summary,
 )
+from ._query import Query, QueryError, parse_query
 from ._sqlite import SQLiteStore
 from ._store import Store
 
@@ -54,10 +64,14 @@ __all__ = [
     "Envelope",
     "Incoming",
     "Origin",
+    "Query",
+    "QueryError",
     "Recipient",
     "SQLiteStore",
     "Store",
     "StoreError",
+    "StoreStats",
     "StoredMessage",
     "Summary",
+    "parse_query",
 ]

@@ -2,14 +2,17 @@
 
 Theory of operation: an id is 20 lowercase hex digits, 12 for the milliseconds
 since the Unix epoch and 8 that start random, like a ULID in hex. Sorting ids as
-strings sorts messages by arrival, so "newest first" is ``ORDER BY id DESC`` on
-an index and an id is a paging cursor (``WHERE id < ?``).
+strings sorts messages by arrival, so an id is a paging cursor, and the store's
+row order (``seq``) is id order (``_schema.py``).
 
 One writer makes every id of a store (``MessageIds.next``) and keeps them
 strictly increasing: within one millisecond, or when the clock steps back, the
 counter part goes up by one from the previous id instead of being drawn again.
-The random start leaves the top bit clear, so a millisecond has room for two
-billion ids before the counter carries into the time part. At open, the store
+So an id's time is never earlier than the time it was made from (the message's
+received_at), at most later (after the clock stepped back): ``after:`` searches
+rely on it (``_search.py``). The random start leaves the top bit clear, so a
+millisecond has room for two billion ids before the counter carries into the
+time part. At open, the store
 seeds the generator with its newest id, so a clock set back across a restart
 still cannot produce an id that sorts before existing ones.
 """

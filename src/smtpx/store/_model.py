@@ -7,6 +7,9 @@ and every store implementation (which persists them and hands back
 a string, an ESMTP parameter a ``(KEYWORD, value)`` pair of strings, and the
 message itself is bytes kept elsewhere (``Store.raw``/``Store.open_raw``).
 
+A stored message may be marked *seen* (read in the inbox) and belongs to one
+*inbox*, a name chosen by the receiver when it is added ("" by default).
+
 A message accepted for relaying also has one :class:`Delivery` per recipient to
 relay to: the relay's durable queue. A reply is kept as the text the remote host
 sent; the store does not read it.
@@ -26,6 +29,7 @@ __all__ = [
     "Origin",
     "Recipient",
     "StoreError",
+    "StoreStats",
     "StoredMessage",
     "Summary",
 ]
@@ -98,6 +102,18 @@ class StoredMessage:
     envelope: Envelope
     origin: Origin
     summary: Summary
+    seen: bool = False  # marked read (Store.mark_seen)
+    inbox: str = ""  # the inbox it was filed in (Store.add); "" is the default one
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What a store holds, for metrics (Store.stats)."""
+
+    messages: int
+    unread: int  # messages not marked seen
+    bytes: int  # the sizes of the messages, summed
+    database_bytes: int  # what the store takes on disk (SQLite: the database and its WAL)
 
 
 class DeliveryStatus(enum.StrEnum):

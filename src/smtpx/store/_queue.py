@@ -34,7 +34,6 @@ __all__ = [
     "read_next_due",
     "read_queue",
     "relay_positions",
-    "write_delete",
     "write_deliveries",
     "write_record",
     "write_retry",
@@ -133,11 +132,6 @@ def write_retry(connection: sqlite3.Connection, message_id: str | None, now: flo
     if seq is None:
         return 0
     return connection.execute(f"{sql} AND seq = ?", (now, now, seq)).rowcount
-
-
-def write_delete(connection: sqlite3.Connection, seq: int) -> None:
-    """Remove the deliveries of a message being deleted."""
-    connection.execute("DELETE FROM deliveries WHERE seq = ?", (seq,))
 
 
 # The readers' side.

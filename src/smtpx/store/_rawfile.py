@@ -7,6 +7,9 @@ the writer is never blocked), and reads the BLOB through SQLite's incremental
 BLOB I/O. ``io.BufferedReader`` on top gives ``read``, ``readline``, iteration
 and ``seek``. Closing the file ends the transaction and closes the connection;
 until then the WAL cannot be checkpointed past the snapshot, so close it soon.
+
+``read_blob`` is the same file on a connection the caller keeps (the migration
+that reads every stored message again).
 """
 
 from __future__ import annotations
@@ -18,16 +21,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-__all__ = ["open_blob"]
+__all__ = ["open_blob", "read_blob"]
 
 # Read size of the buffered file: large enough for few calls into SQLite.
 BUFFER_SIZE = 64 * 1024
 
 
 class _BlobIO(io.RawIOBase):
-    def __init__(self, connection: sqlite3.Connection, blob: sqlite3.Blob) -> None:
+    def __init__(self, connection: sqlite3.Connection | None, blob: sqlite3.Blob) -> None:
         super().__init__()
-        self._connection = connection
+        self._connection = connection  # closed with the file, if the file owns it
         self._blob = blob
 
     def readable(self) -> bool:
@@ -54,7 +57,8 @@ class _BlobIO(io.RawIOBase):
             try:
                 self._blob.close()
             finally:
-                self._connection.close()
+                if self._connection is not None:
+                    self._connection.close()
         super().close()
 
 
@@ -76,3 +80,10 @@ def open_blob(database: str, message_id: str) -> io.BufferedReader | None:
         connection.close()
         raise
     return io.BufferedReader(_BlobIO(connection, blob), BUFFER_SIZE)
+
+
+def read_blob(connection: sqlite3.Connection, seq: int) -> io.BufferedReader:
+    """A file reading the raw bytes of the message ``seq`` on ``connection``, in the
+    connection's current transaction; closing it leaves the connection open."""
+    blob = connection.blobopen("contents", "raw", seq, readonly=True)
+    return io.BufferedReader(_BlobIO(None, blob), BUFFER_SIZE)

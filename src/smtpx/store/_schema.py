@@ -1,14 +1,31 @@
 """The SQLite schema, and the mapping between its rows and the store's values.
 
 Theory of operation: two tables. ``messages`` holds one narrow row per message:
-the id, when it was received, its size, the envelope, the origin and the
-summary, so listing and searching never page through message bytes. ``contents``
-holds the raw bytes as one BLOB per message, keyed by the same rowid (``seq``),
-so the writer can fill a large message through SQLite's incremental BLOB I/O.
+the id, when it was received, its size, the envelope, the origin, the summary,
+whether it was seen and its inbox, so listing and searching never page through
+message bytes. ``contents`` holds the raw bytes as one BLOB per message, keyed
+by the same rowid (``seq``), so the writer can fill a large message through
+SQLite's incremental BLOB I/O. Lists (recipients, parameters, header addresses)
+are JSON text.
 
-Lists (recipients, parameters, header addresses) are JSON text. ``search`` is
-the casefolded text that ``Store.search`` matches with LIKE: subject, From, To,
-Cc and the envelope's sender and recipients (a Bcc recipient is only there).
+``seq`` and ``id`` grow together: the writer makes each id greater than the last
+(``_ids.py``) in the transaction that inserts its row, and SQLite gives a new
+row the largest ``seq`` plus one. So "newest first" is ``ORDER BY seq DESC``,
+which walks the table itself (or the full-text index, whose rowid is ``seq``),
+and an id cursor becomes a ``seq`` bound (``_search.py``).
+
+``messages_text`` is the full-text index (FTS5), one row per message with rowid
+``seq``: subject, From and envelope sender, To and envelope recipients, Cc,
+Message-ID and the message's text (at most ``_summary.TEXT_LIMIT``), tokenized
+by ``unicode61`` with ``remove_diacritics 2`` (case and accents ignored). It
+keeps its own copy of what it indexes, which deleting a row needs; the body text
+is kept nowhere else. Its rows are inserted and deleted in the transactions that
+insert and delete the messages (``_messages.py``).
+
+Indexes: ``messages_inbox`` (one inbox, newest first), ``messages_unread`` (the
+unseen messages only, newest first; a query uses it only if its WHERE says
+``seen = 0`` word for word), ``messages_received`` (date filters, and pruning by
+age).
 
 ``deliveries`` is the relay's queue: one row per message and recipient to
 relay to (status, attempts, next attempt, last reply), keyed by the message's
@@ -19,34 +36,37 @@ delivered history accumulates; a query uses it only if its WHERE repeats
 
 ``PRAGMA user_version`` records the schema version; a database made by a newer
 smtpx is refused rather than misread, an older one is brought up to date when it
-opens: ``MIGRATIONS[n]`` takes a database from version n - 1 to n, all in the
-transaction that records the new version. Version 1 had only the messages and
-their bytes; version 2 added the queue.
+opens (``_migrate.py``): ``MIGRATIONS[n]`` takes a database from version n - 1
+to n, all in the transaction that records the new version. Version 1 had only
+the messages and their bytes; version 2 added the queue; version 3 the inbox:
+seen, inbox, and the full-text index, which replaced the ``search`` column that
+version 1 matched with LIKE (still there, empty).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
-from ._model import Envelope, Origin, Recipient, StoredMessage, StoreError, Summary
+from ._model import Envelope, Origin, Recipient, StoredMessage, Summary
 
 __all__ = [
     "COLUMNS",
     "INSERT",
+    "INSERT_TEXT",
     "MIGRATIONS",
     "PENDING",
+    "QUALIFIED_COLUMNS",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "UNREAD",
     "message_from_row",
-    "migrate",
     "row_values",
-    "search_pattern",
+    "text_values",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Version 1: the messages and their bytes.
 SCHEMA = """
@@ -102,64 +122,51 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt) WHERE {PENDING};
 """
 
+# The messages not seen yet; a query using the partial index "messages_unread"
+# must contain this text exactly.
+UNREAD = "seen = 0"
+
+# Version 3: the inbox. Migrating a version 2 database also fills messages_text
+# from the messages already stored (_migrate.py). Version 1's ``search`` column is
+# no longer read, and kept empty: dropping a column needs SQLite 3.35 (RHEL 9 has
+# 3.34).
+INBOX_SCHEMA = f"""
+ALTER TABLE messages ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN inbox TEXT NOT NULL DEFAULT '';
+UPDATE messages SET search = '';
+CREATE VIRTUAL TABLE messages_text USING fts5 (
+    subject, from_, to_, cc, message_id, body,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE INDEX messages_inbox ON messages (inbox);
+CREATE INDEX messages_unread ON messages (seq) WHERE {UNREAD};
+CREATE INDEX messages_received ON messages (received_at);
+"""
+
 # MIGRATIONS[n] takes a database from version n - 1 to version n; a new database
 # (version 0) gets them all.
-MIGRATIONS = {1: SCHEMA, 2: QUEUE_SCHEMA}
-
-
-def migrate(connection: sqlite3.Connection, database: str) -> None:
-    """Create the schema, or bring it up to date, in one transaction. StoreError if
-    ``database`` was made by a newer smtpx."""
-    connection.execute("BEGIN IMMEDIATE")  # one process at a time migrates
-    try:
-        (version,) = connection.execute("PRAGMA user_version").fetchone()
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{database} was made by a newer smtpx (schema {version}, this one knows "
-                f"{SCHEMA_VERSION}): upgrade smtpx"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            _execute_script(connection, MIGRATIONS[target])
-        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-
-
-def _execute_script(connection: sqlite3.Connection, script: str) -> None:
-    # executescript() would COMMIT first; run the statements one by one instead
-    # (split at every ";": the scripts have none in comments or strings).
-    for statement in script.split(";"):
-        if statement.strip():
-            connection.execute(statement)
-
+MIGRATIONS = {1: SCHEMA, 2: QUEUE_SCHEMA, 3: INBOX_SCHEMA}
 
 # What a StoredMessage is made of, in the order message_from_row() takes them.
-COLUMNS = ", ".join(
-    [
-        "id", "received_at", "size", "sender", "recipients", "mail_params",
-        "client_address", "client_port", "helo", "tls", "auth_user",
-        "subject", "from_", "to_", "cc", "date", "message_id", "attachments",
-    ]
-)  # fmt: skip
-INSERT = f"INSERT INTO messages ({COLUMNS}, search) VALUES ({', '.join(['?'] * 19)})"
+_NAMES = [
+    "id", "received_at", "size", "sender", "recipients", "mail_params",
+    "client_address", "client_port", "helo", "tls", "auth_user",
+    "subject", "from_", "to_", "cc", "date", "message_id", "attachments",
+    "seen", "inbox",
+]  # fmt: skip
+COLUMNS = ", ".join(_NAMES)
+# The same, for a SELECT that joins messages_text (it has columns of the same names).
+QUALIFIED_COLUMNS = ", ".join(f"messages.{name}" for name in _NAMES)
+INSERT = f"INSERT INTO messages ({COLUMNS}, search) VALUES ({'?, ' * len(_NAMES)}'')"
+INSERT_TEXT = (
+    "INSERT INTO messages_text (rowid, subject, from_, to_, cc, message_id, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def row_values(message: StoredMessage) -> tuple[Any, ...]:
     """The values for ``INSERT``, in order."""
     envelope, origin, summary = message.envelope, message.origin, message.summary
-    search = "\n".join(
-        [
-            summary.subject,
-            summary.from_,
-            *summary.to,
-            *summary.cc,
-            envelope.sender,
-            *(recipient.address for recipient in envelope.recipients),
-        ]
-    ).casefold()
     return (
         message.id,
         message.received_at.isoformat(),
@@ -179,7 +186,21 @@ def row_values(message: StoredMessage) -> tuple[Any, ...]:
         summary.date,
         summary.message_id,
         _json(summary.attachments),
-        search,
+        1 if message.seen else 0,
+        message.inbox,
+    )
+
+
+def text_values(seq: int, envelope: Envelope, summary: Summary, text: str) -> tuple[Any, ...]:
+    """The values for ``INSERT_TEXT``: what the full-text index finds a message by."""
+    return (
+        seq,
+        summary.subject,
+        "\n".join([summary.from_, envelope.sender]),
+        "\n".join([*summary.to, *(recipient.address for recipient in envelope.recipients)]),
+        "\n".join(summary.cc),
+        summary.message_id or "",
+        text,
     )
 
 
@@ -204,6 +225,8 @@ def message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         date,
         header_message_id,
         attachments,
+        seen,
+        inbox,
     ) = row
     envelope = Envelope(
         sender,
@@ -225,13 +248,9 @@ def message_from_row(row: tuple[Any, ...]) -> StoredMessage:
             message_id=header_message_id,
             attachments=tuple(json.loads(attachments)),
         ),
+        seen=bool(seen),
+        inbox=inbox,
     )
-
-
-def search_pattern(term: str) -> str:
-    r"""A LIKE pattern (``ESCAPE '\'``) matching ``term`` anywhere, ignoring case."""
-    escaped = term.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _json(value: object) -> str:

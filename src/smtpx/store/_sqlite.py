@@ -4,9 +4,11 @@ Theory of operation: three kinds of thread touch the database, each with its
 own connections.
 
 - The event loop never touches the disk. ``incoming()`` hands out an
-  :class:`Incoming` (memory, then a spill file); ``add()``, ``delete()``,
-  ``record()`` and ``retry()`` queue a job for the writer and await its future;
-  reads go to the reader threads.
+  :class:`Incoming` (memory, then a spill file); every change (``add()``,
+  ``delete()``, ``record()``, ``retry()``, ``mark_seen()``, each batch of
+  ``delete_matching()`` and ``prune()``) queues a job for the writer and awaits
+  its future; reads go to the reader threads. Parsing a search (``_query.py``)
+  is the one thing done on the loop: it is pure and short.
 - The writer thread (``_writer.py``) owns the only writing connection and does
   group commit: all jobs queued while the previous commit was flushing go into
   one transaction and one fsync.
@@ -33,6 +35,12 @@ The relay's queue (``_queue.py``) lives in the same database: a message's
 deliveries are inserted in its ``add()`` transaction, and each ``record()`` is a
 writer job like any other, so the queue has the same durability rule.
 
+The inbox reads through the search language: ``search``, ``since``, ``count``
+and ``delete_matching`` take a query (text, or a parsed :class:`Query`),
+compiled to SQL by ``_search.py``; the full-text index is kept in step by the
+writer (``_messages.py``). Deleting many messages goes in batches, one writer
+job each, so receiving never waits behind a whole prune.
+
 Crash safety: a message whose ``add()`` returned is committed. One that was being
 received leaves nothing: its spill file was unlinked when it was created, and
 leftover named spill files (where unlinking an open file fails) are swept when
@@ -43,41 +51,40 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
-import errno
+import functools
 import os
-import queue
 import sqlite3
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, TypeVar
 
-from ._ids import MessageIds
-from ._incoming import SPOOL_PREFIX, SPOOL_SUFFIX, Incoming
-from ._model import Delivery, DeliveryUpdate, Envelope, Origin, StoredMessage, StoreError
+from ._incoming import Incoming
+from ._messages import BATCH_WAL_BYTES, delete_matching_batch, prune_batch, write_seen
+from ._model import (
+    Delivery,
+    DeliveryUpdate,
+    Envelope,
+    Origin,
+    StoredMessage,
+    StoreError,
+    StoreStats,
+)
+from ._open import DATABASE_NAME, Readers, open_writer
+from ._query import Query, parse_query
 from ._queue import read_deliveries, read_due, read_next_due, read_queue, relay_positions
 from ._rawfile import open_blob
-from ._schema import COLUMNS, message_from_row, migrate, search_pattern
+from ._schema import COLUMNS, UNREAD, message_from_row
+from ._search import Where, compile_query, read_count, read_page, read_since
 from ._store import Store
-from ._writer import AddJob, DeleteJob, RecordJob, RetryJob, Writer
+from ._writer import PAGE_ESTIMATE, AddJob, CallJob, DeleteJob, RecordJob, RetryJob, Writer
 
 __all__ = ["DATABASE_NAME", "SQLiteStore"]
 
-DATABASE_NAME = "messages.sqlite3"
-# Reader threads (and connections): reads are short; a few cover a busy viewer.
-READERS = 4
-# Keep a WAL file no larger than this once checkpointed (after a large message).
-WAL_SIZE_LIMIT = 8 * 1024 * 1024
-# How long a connection waits for another's lock (another process's writer).
-BUSY_TIMEOUT_MS = 10_000
-
 T = TypeVar("T")
+_EVERYTHING = Query()
 
 
 class SQLiteStore(Store):
@@ -88,7 +95,7 @@ class SQLiteStore(Store):
         self._data_dir = data_dir
         self._database = str(data_dir / DATABASE_NAME)
         self._writer = writer
-        self._readers = _Readers(self._database)
+        self._readers = Readers(self._database)
         self._closed = False
 
     @classmethod
@@ -98,7 +105,7 @@ class SQLiteStore(Store):
         Raises StoreError (a one-line message) if the directory cannot be used.
         """
         path = Path(data_dir)
-        writer = await asyncio.to_thread(_open_writer, path)
+        writer = await asyncio.to_thread(open_writer, path)
         return cls(path, writer)
 
     @property
@@ -122,6 +129,7 @@ class SQLiteStore(Store):
         origin: Origin,
         *,
         relay_to: Sequence[str] = (),
+        inbox: str = "",
     ) -> str:
         self._check_open()
         loop = asyncio.get_running_loop()
@@ -133,6 +141,7 @@ class SQLiteStore(Store):
             received_at = datetime.now(UTC)
             job = AddJob(loop, future, incoming, content, size, envelope, origin, received_at)
             job.relay_to = positions
+            job.inbox = inbox
             self._writer.submit(job)
         except StoreError:
             incoming._release()
@@ -167,25 +176,27 @@ class SQLiteStore(Store):
     async def list(
         self, limit: int = 50, before: str | None = None
     ) -> builtins.list[StoredMessage]:
-        return await self.search("", limit, before)
+        return await self.search(_EVERYTHING, limit, before)
 
     async def search(
-        self, text: str, limit: int = 50, before: str | None = None
+        self, query: str | Query, limit: int = 50, before: str | None = None
     ) -> builtins.list[StoredMessage]:
-        terms = text.split()
-        conditions = ["search LIKE ? ESCAPE '\\'"] * len(terms)
-        parameters: builtins.list[object] = [search_pattern(term) for term in terms]
-        if before is not None:
-            conditions.append("id < ?")
-            parameters.append(before)
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        sql = f"SELECT {COLUMNS} FROM messages {where} ORDER BY id DESC LIMIT ?"
-        parameters.append(max(limit, 0))
+        where = _compiled(query)
+        return await self._read(lambda connection: read_page(connection, where, limit, before))
 
-        def query(connection: sqlite3.Connection) -> builtins.list[StoredMessage]:
-            return [message_from_row(row) for row in connection.execute(sql, parameters)]
+    async def since(
+        self, query: str | Query, after: str | None, limit: int = 50
+    ) -> builtins.list[StoredMessage]:
+        where = _compiled(query)
+        return await self._read(lambda connection: read_since(connection, where, after, limit))
 
-        return await self._read(query)
+    async def count(self, query: str | Query | None = None) -> int:
+        where = _compiled(_EVERYTHING if query is None else query)
+        return await self._read(lambda connection: read_count(connection, where))
+
+    async def mark_seen(self, message_ids: Sequence[str], seen: bool = True) -> int:
+        ids = tuple(message_ids)
+        return await self._call(lambda connection: write_seen(connection, ids, seen))
 
     async def delete(self, message_id: str) -> bool:
         self._check_open()
@@ -193,6 +204,47 @@ class SQLiteStore(Store):
         future: asyncio.Future[bool] = loop.create_future()
         self._writer.submit(DeleteJob(loop, future, message_id))
         return await future
+
+    async def delete_matching(self, query: str | Query) -> int:
+        where = _compiled(query)
+        # What matches now: messages that arrive during a long deletion are not chased.
+        upto = await self._read(_newest_id)
+        if upto is None:
+            return 0
+        deleted, more = 0, True
+        while more:
+            apply = functools.partial(delete_matching_batch, where=where, upto=upto)
+            batch, more = await self._call(apply, weight=BATCH_WAL_BYTES, alone=True)
+            deleted += batch
+        return deleted
+
+    async def prune(self, *, max_messages: int | None, max_age: float | None, now: float) -> int:
+        if max_messages is not None and max_messages < 0:
+            raise ValueError(f"max_messages must be 0 or more, not {max_messages}")
+        cutoff = None
+        if max_age is not None:
+            cutoff = datetime.fromtimestamp(now - max_age, UTC).isoformat()
+        pruned = 0
+        while batch := await self._call(
+            lambda connection: prune_batch(connection, max_messages, cutoff),
+            weight=BATCH_WAL_BYTES,
+            alone=True,
+        ):
+            pruned += batch
+        return pruned
+
+    async def stats(self) -> StoreStats:
+        def query(connection: sqlite3.Connection) -> StoreStats:
+            messages, octets = connection.execute(
+                "SELECT count(*), ifnull(sum(size), 0) FROM messages"
+            ).fetchone()
+            (unread,) = connection.execute(
+                f"SELECT count(*) FROM messages WHERE {UNREAD}"
+            ).fetchone()
+            on_disk = sum(_file_size(self._database + suffix) for suffix in ("", "-wal"))
+            return StoreStats(int(messages), int(unread), int(octets), on_disk)
+
+        return await self._read(query)
 
     async def due(self, now: float, limit: int = 100) -> builtins.list[str]:
         return await self._read(lambda connection: read_due(connection, now, limit))
@@ -221,13 +273,6 @@ class SQLiteStore(Store):
         future: asyncio.Future[int] = loop.create_future()
         self._writer.submit(RetryJob(loop, future, message_id, now))
         return await future
-
-    async def count(self) -> int:
-        def query(connection: sqlite3.Connection) -> int:
-            (count,) = connection.execute("SELECT count(*) FROM messages").fetchone()
-            return int(count)
-
-        return await self._read(query)
 
     async def close(self) -> None:
         if self._closed:
@@ -258,126 +303,34 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the store: {exc}") from exc
 
-
-class _Readers:
-    """A few threads, each query on a pooled connection (one thread at a time each)."""
-
-    def __init__(self, database: str) -> None:
-        self._database = database
-        self._executor = ThreadPoolExecutor(READERS, thread_name_prefix="smtpx-store-reader")
-        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-
-    async def run(self, query: Callable[[sqlite3.Connection], T]) -> T:
+    async def _call(
+        self,
+        apply: Callable[[sqlite3.Connection], T],
+        *,
+        weight: int = PAGE_ESTIMATE,
+        alone: bool = False,
+    ) -> T:
+        """Run ``apply`` in a writer transaction (of its own: ``alone``); what it
+        returns, once committed."""
+        self._check_open()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, query)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        with self._lock:
-            for connection in self._all:
-                connection.close()
-            self._all.clear()
-
-    def _call(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            connection = self._idle.get_nowait()
-        except queue.Empty:
-            connection = _connect(self._database)
-            connection.execute("PRAGMA query_only = ON")
-            with self._lock:
-                self._all.append(connection)
-        try:
-            return query(connection)
-        finally:
-            self._idle.put(connection)
+        future: asyncio.Future[T] = loop.create_future()
+        self._writer.submit(CallJob(loop, future, apply, weight, alone))
+        return await future
 
 
-def _connect(database: str) -> sqlite3.Connection:
-    # Autocommit (isolation_level=None): transactions are explicit; a lone SELECT
-    # is its own read transaction. check_same_thread=False: a connection is made
-    # in one thread and used in another, never by two at once.
-    connection = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
-    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return connection
+def _compiled(query: str | Query) -> Where:
+    """``query`` as SQL; QueryError (a ValueError) if its text does not parse."""
+    return compile_query(parse_query(query) if isinstance(query, str) else query)
 
 
-def _open_writer(data_dir: Path) -> Writer:
-    """Prepare the data directory and database, and start the writer. Blocking."""
-    _prepare_directory(data_dir)
-    database = data_dir / DATABASE_NAME
-    try:
-        connection = _connect(str(database))
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open {database}: {exc}") from None
-    try:
-        newest = _prepare_database(connection, database)
-        # The database's directory entry, and the directory's own, are durable too.
-        _fsync_directory(data_dir)
-        _fsync_directory(data_dir.absolute().parent)
-    except sqlite3.Error as exc:
-        connection.close()
-        raise StoreError(f"cannot use {database}: {exc}") from None
-    except BaseException:
-        connection.close()
-        raise
-    writer = Writer(connection, MessageIds(newest))
-    writer.start()
-    return writer
-
-
-def _prepare_directory(data_dir: Path) -> None:
-    """Create the directory, prove it writable, and sweep leftover spill files."""
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise StoreError(f"data directory {data_dir} exists and is not a directory") from None
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create data directory {data_dir}: {exc.strerror or exc}"
-        ) from None
-    try:
-        fd, probe = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=SPOOL_SUFFIX, dir=data_dir)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise StoreError(f"data directory {data_dir} is not writable: {exc.strerror}") from None
-    with os.scandir(data_dir) as entries:
-        for entry in entries:
-            if entry.name.startswith(SPOOL_PREFIX) and entry.name.endswith(SPOOL_SUFFIX):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-
-
-def _prepare_database(connection: sqlite3.Connection, database: Path) -> str | None:
-    """Set the durability pragmas and the schema; the newest message id, if any."""
-    try:
-        (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{database} is not an smtpx store: {exc}") from None
-    if str(mode).lower() != "wal":
-        raise StoreError(f"{database}: SQLite cannot use WAL mode here (journal mode {mode})")
-    connection.execute("PRAGMA synchronous = FULL")  # fsync the WAL at every commit
-    connection.execute("PRAGMA fullfsync = ON")  # macOS: F_FULLFSYNC, a real flush
-    connection.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-    connection.execute("PRAGMA wal_autocheckpoint = 0")  # the writer checkpoints: _writer.py
-    # 512 KiB of page cache (SQLite's default is 2 MiB): rows and indexes are
-    # small, and message bytes stream through without needing cached pages.
-    connection.execute("PRAGMA cache_size = -512")
-    migrate(connection, str(database))
+def _newest_id(connection: sqlite3.Connection) -> str | None:
     (newest,) = connection.execute("SELECT max(id) FROM messages").fetchone()
-    return str(newest) if newest is not None else None
+    return None if newest is None else str(newest)
 
 
-def _fsync_directory(path: Path) -> None:
-    if os.name != "posix":  # directories cannot be opened for fsync elsewhere
-        return
-    fd = os.open(path, os.O_RDONLY)
+def _file_size(path: str) -> int:
     try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:  # EINVAL: a file system that cannot sync directories
-            raise StoreError(f"cannot sync data directory {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0

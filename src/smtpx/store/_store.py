@@ -15,6 +15,12 @@ and on disk before it returns; ``queue()`` and ``retry()`` serve ``smtpx queue``
 Times are epoch seconds (``time.time()``), chosen by the caller where they decide
 what is due.
 
+The inbox (a web UI and its JSON API) reads through the search language of
+``_query.py`` (``search``, ``since``, ``count``, ``delete_matching``: the text of
+a search box, or a parsed :class:`Query`; a QueryError, a ValueError, for text
+that does not parse), marks messages seen, and keeps the store bounded with
+``prune``. A message is filed in one inbox when it is added (``inbox=``).
+
 Every method may raise :class:`StoreError` (closed store, full disk...): a
 receiver answers 4yz, the client tries again later.
 """
@@ -26,7 +32,8 @@ from collections.abc import Sequence
 from typing import BinaryIO, Protocol
 
 from ._incoming import Incoming
-from ._model import Delivery, DeliveryUpdate, Envelope, Origin, StoredMessage
+from ._model import Delivery, DeliveryUpdate, Envelope, Origin, StoredMessage, StoreStats
+from ._query import Query
 
 __all__ = ["Store"]
 
@@ -45,13 +52,14 @@ class Store(Protocol):
         origin: Origin,
         *,
         relay_to: Sequence[str] = (),
+        inbox: str = "",
     ) -> str:
         """Keep the message; returns its id once it is committed and on disk.
 
         The store takes ``incoming`` over: it must not be written to afterwards.
         Each address of ``relay_to`` (one of the envelope's recipients, else
         StoreError and nothing is kept) gets a queued delivery, due now, in the
-        same commit.
+        same commit. The message is filed in ``inbox`` ("" the default one), unseen.
         """
         ...
 
@@ -74,14 +82,47 @@ class Store(Protocol):
         ...
 
     async def search(
-        self, text: str, limit: int = 50, before: str | None = None
+        self, query: str | Query, limit: int = 50, before: str | None = None
     ) -> builtins.list[StoredMessage]:
-        """Messages whose subject, From, To, Cc, envelope sender or recipients
-        contain every word of ``text`` (ignoring case), newest first."""
+        """Up to ``limit`` messages matching ``query`` (the search language, see
+        ``parse_query``), newest first; ``before`` (an id) pages on. QueryError if
+        the text does not parse."""
+        ...
+
+    async def since(
+        self, query: str | Query, after: str | None, limit: int = 50
+    ) -> builtins.list[StoredMessage]:
+        """Up to ``limit`` messages matching ``query`` that are newer than the id
+        ``after`` (None: from the oldest), oldest first: what arrived since."""
+        ...
+
+    async def count(self, query: str | Query | None = None) -> int:
+        """How many messages match ``query``; None: how many the store holds."""
+        ...
+
+    async def mark_seen(self, message_ids: Sequence[str], seen: bool = True) -> int:
+        """Mark the messages seen (read), or not, in one commit; how many changed
+        (unknown ids and messages already so are not counted)."""
         ...
 
     async def delete(self, message_id: str) -> bool:
         """Remove a message and its deliveries; False if there was none."""
+        ...
+
+    async def delete_matching(self, query: str | Query) -> int:
+        """Remove every message matching ``query`` when called, with its
+        deliveries, a batch per commit; how many."""
+        ...
+
+    async def prune(self, *, max_messages: int | None, max_age: float | None, now: float) -> int:
+        """Remove the oldest messages beyond ``max_messages`` and those received
+        more than ``max_age`` seconds before ``now`` (None: no such limit), a batch
+        per commit so receiving is never held up for long; never one the relay
+        still owes to a recipient (queued or deferred). How many were removed."""
+        ...
+
+    async def stats(self) -> StoreStats:
+        """Messages, unread messages, their total size, and the store's size on disk."""
         ...
 
     async def due(self, now: float, limit: int = 100) -> builtins.list[str]:
@@ -114,10 +155,6 @@ class Store(Protocol):
     async def retry(self, message_id: str | None, now: float) -> int:
         """Make every queued or deferred recipient of ``message_id`` (of every
         message: None) due at ``now``; how many recipients that is."""
-        ...
-
-    async def count(self) -> int:
-        """How many messages the store holds."""
         ...
 
     async def close(self) -> None:

@@ -23,6 +23,13 @@ parser, at a line that cannot be a header); it is then parsed with
 
 Once no multipart is open, the rest is one body and the walk stops reading.
 
+For the full-text index, ``summarize_with_text`` also reads the bodies of the
+text parts (``text/plain`` and ``text/html`` leaves that are not attachments),
+instead of skipping them, up to ``TEXT_SOURCE_LIMIT`` octets in all; each is
+decoded by ``_text.part_text``. The message's text is that of its plain parts
+or, if it has none with any text (HTML-only mail), that of its HTML parts, cut
+at ``TEXT_LIMIT`` characters.
+
 Nothing here may fail a store: a field that cannot be parsed falls back to ""
 (to the raw header text where there is one), and if the walk itself breaks,
 what was found so far is kept. Limits: a header section is parsed from its first
@@ -40,8 +47,9 @@ from email.parser import BytesParser
 from typing import Any, BinaryIO
 
 from ._model import Summary
+from ._text import part_text
 
-__all__ = ["EMPTY_SUMMARY", "summarize"]
+__all__ = ["EMPTY_SUMMARY", "TEXT_LIMIT", "message_text", "summarize", "summarize_with_text"]
 
 EMPTY_SUMMARY = Summary("", "", (), (), None, None, ())
 
@@ -53,35 +61,67 @@ LINE_LIMIT = 64 * 1024
 # The stdlib feedparser's test for a header line (email.feedparser.headerRE).
 # Bodies are searched for "\n--" in blocks of this size.
 SKIP_BLOCK = 1024 * 1024
+# The text kept for the full-text index, at most (characters): the start of a long
+# message is what finds it; the rest would only grow the index and slow deletes.
+TEXT_LIMIT = 256 * 1024
+# Octets of text-part bodies read, at most: encoded, marked-up text is larger than
+# the text it holds. Bounds the time and memory one message's text costs the writer.
+TEXT_SOURCE_LIMIT = 4 * TEXT_LIMIT
 _HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
 _PARSER = BytesParser(policy=policy.default)
 
 
 def summarize(source: BinaryIO) -> Summary:
     """The summary of the message read from ``source`` (from its current position)."""
-    walk = _Walk()
+    walk = _Walk(with_text=False)
     with contextlib.suppress(Exception):  # a malformed message is still stored:
         walk.run(source)  # keep what was found
     return walk.summary()
 
 
+def summarize_with_text(source: BinaryIO) -> tuple[Summary, str]:
+    """The summary and the text (for the full-text index) of the message in ``source``."""
+    walk = _Walk(with_text=True)
+    with contextlib.suppress(Exception):
+        walk.run(source)
+    return walk.summary(), walk.text()
+
+
+def message_text(source: BinaryIO) -> str:
+    """Only the text of the message in ``source``: the summary's header fields are
+    not decoded (they cost more than the rest of the walk)."""
+    walk = _Walk(with_text=True)
+    with contextlib.suppress(Exception):
+        walk.run(source)
+    return walk.text()
+
+
 class _Walk:
     """One pass over a message: see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, with_text: bool) -> None:
         self.top: Message | None = None  # the message's own header section
         self.attachments: list[str] = []
         self.delimiters: list[bytes] = []  # b"--" + boundary of each open multipart
         self.in_headers = True
         self.section = bytearray()
         self.section_full = False
+        # Text: the part whose body is being read, that body, what is left to read.
+        self.text_left = TEXT_SOURCE_LIMIT if with_text else 0
+        self.body_of: Message | None = None
+        self.body_html = False
+        self.body = bytearray()
+        self.plain: list[str] = []
+        self.html: list[str] = []
 
     def run(self, source: BinaryIO) -> None:
         at_line_start = True
         while True:
-            # In a body only a delimiter matters: jump to the next line starting "--".
+            # In a body that is not read only a delimiter matters: jump to the next
+            # line starting "--".
             if (
                 not self.in_headers
+                and self.body_of is None
                 and at_line_start
                 and (not self.delimiters or not _skip_to_dashes(source))
             ):
@@ -89,22 +129,25 @@ class _Walk:
             line = source.readline(LINE_LIMIT)
             if not line:
                 break
-            starts_line = at_line_start
+            starts_line = at_line_start  # else: the rest of a long line
             at_line_start = line.endswith(b"\n")
-            if not starts_line:  # the rest of a long line
-                if self.in_headers:
-                    self._keep(line)
-                continue
-            if self.delimiters and line.startswith(b"--") and self._delimiter(line):
+            if starts_line and self.delimiters and line.startswith(b"--") and self._delimiter(line):
                 continue
             if self.in_headers:
                 # A piece of a long line cannot be judged: it stays in the section.
-                if line in (b"\r\n", b"\n") or (at_line_start and not _HEADER_LINE.match(line)):
+                if starts_line and (
+                    line in (b"\r\n", b"\n") or (at_line_start and not _HEADER_LINE.match(line))
+                ):
                     self._end_section()
+                    if line not in (b"\r\n", b"\n") and self.body_of is not None:
+                        self._read_body(line)  # no blank line: the body starts here
                 else:
                     self._keep(line)
+            elif self.body_of is not None:
+                self._read_body(line)
         if self.in_headers:
             self._end_section()
+        self._end_body()
 
     def summary(self) -> Summary:
         if self.top is None:
@@ -118,6 +161,25 @@ class _Walk:
             message_id=_text(self.top, "message-id") or None,
             attachments=tuple(self.attachments),
         )
+
+    def text(self) -> str:
+        self._end_body()  # the walk may have stopped inside a body
+        pieces = self.plain if any(piece.strip() for piece in self.plain) else self.html
+        return _clean("\n".join(pieces).strip())[:TEXT_LIMIT]
+
+    def _read_body(self, line: bytes) -> None:
+        self.body += line[: self.text_left]
+        self.text_left -= min(len(line), self.text_left)
+        if not self.text_left:
+            self._end_body()
+
+    def _end_body(self) -> None:
+        if self.body_of is None:
+            return
+        text = part_text(self.body_of, bytes(self.body), html=self.body_html)
+        (self.html if self.body_html else self.plain).append(text)
+        self.body_of = None
+        self.body = bytearray()
 
     def _keep(self, line: bytes) -> None:
         # Past the limit nothing more is kept, not even a shorter line: a continuation
@@ -138,6 +200,7 @@ class _Walk:
             return False
         if self.in_headers:  # a part that ends inside its header section
             self._end_section()
+        self._end_body()
         del self.delimiters[depth + 1 :]  # closing a multipart closes those inside it
         if text == delimiter:
             self.in_headers = True  # the next part's header section
@@ -154,13 +217,17 @@ class _Walk:
         part = _PARSER.parsebytes(section, headersonly=True)
         if self.top is None:
             self.top = part
-        if part.get_content_maintype() == "multipart":
+        content_type = part.get_content_type()  # parsing a header costs: once
+        if content_type.startswith("multipart/"):
             boundary = part.get_boundary()
             if boundary:  # without one, the stdlib treats the body as text: so do we
                 self.delimiters.append(b"--" + boundary.encode("utf-8", "surrogateescape"))
                 return
         if _is_attachment(part):
             self.attachments.append(_clean(part.get_filename() or ""))
+        elif self.text_left and content_type in ("text/plain", "text/html"):
+            self.body_of = part
+            self.body_html = content_type == "text/html"
 
 
 def _skip_to_dashes(source: BinaryIO) -> bool:

@@ -1,23 +1,29 @@
 """The writer: one thread, one SQLite connection, and group commit.
 
 Theory of operation: every change to a store (a message added or deleted, the
-outcome of a delivery recorded, a retry) is a *job* put on a queue by the event
-loop, with an asyncio future the caller awaits. The writer thread takes the first
-job, then everything else already queued (up to ``MAX_BATCH``), applies them all
-in ONE transaction and commits. With ``PRAGMA synchronous=FULL`` in WAL mode the
-commit is the fsync of the WAL, so the batch shares one disk flush; only then is
-each future resolved, through ``loop.call_soon_threadsafe``. While a commit is
-flushing, new jobs pile up in the queue and become the next batch: the busier the
-server, the more messages per fsync. Nothing is delayed to wait for company.
+outcome of a delivery recorded, a retry, messages marked seen, a batch of a
+prune) is a *job* put on a queue by the event loop, with an asyncio future the
+caller awaits. The writer thread takes the first job, then everything else
+already queued (up to ``MAX_BATCH``), applies them all in ONE transaction and
+commits. With ``PRAGMA synchronous=FULL`` in WAL mode the commit is the fsync of
+the WAL, so the batch shares one disk flush; only then is each future resolved,
+through ``loop.call_soon_threadsafe``. While a commit is flushing, new jobs pile
+up in the queue and become the next batch: the busier the server, the more
+messages per fsync. Nothing is delayed to wait for company.
 
 Checkpoints (copying the WAL into the database, and its fsync) are the
 writer's too, but only after a batch's futures are resolved, so no add() waits
 for one: SQLite's automatic checkpoint is turned off, because it runs inside
 the COMMIT that crosses its threshold.
 
+Adding a message also reads it once (``_summary.py``): the summary of its
+headers and the text for the full-text index, inserted with its row. That is the
+writer's own time per message, off the event loop.
+
 A large message (over ``LARGE_MESSAGE``) gets a transaction of its own, after
 the batch's small ones have committed, so their replies do not wait while
-megabytes are written and flushed. Its bytes go from the spill file into a
+megabytes are written and flushed; so does a long job (``CallJob.alone``: a
+batch of a prune or of ``delete_matching``). Its bytes go from the spill file into a
 ``zeroblob`` through ``Connection.blobopen`` in ``COPY_CHUNK`` pieces: memory
 stays flat whatever the size, and SQLite spills dirty pages into the WAL as the
 transaction grows.
@@ -49,12 +55,12 @@ from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 from ._ids import MessageIds
 from ._incoming import Incoming
+from ._messages import delete_messages, write_message
 from ._model import DeliveryUpdate, Envelope, Origin, StoredMessage, StoreError
-from ._queue import Positions, write_delete, write_deliveries, write_record, write_retry
-from ._schema import INSERT, row_values
-from ._summary import summarize
+from ._queue import Positions, write_deliveries, write_record, write_retry
+from ._summary import summarize_with_text
 
-__all__ = ["AddJob", "DeleteJob", "RecordJob", "RetryJob", "Writer"]
+__all__ = ["AddJob", "CallJob", "DeleteJob", "RecordJob", "RetryJob", "Writer"]
 
 # Jobs per transaction, at most: bounds the latency a batch adds to its first job.
 MAX_BATCH = 512
@@ -105,6 +111,7 @@ class AddJob(_Job[str]):
     origin: Origin
     received_at: datetime
     relay_to: Positions = ()  # recipients to queue for relaying, see _queue.py
+    inbox: str = ""
 
     @property
     def large(self) -> bool:
@@ -129,7 +136,17 @@ class RetryJob(_Job[int]):
     now: float
 
 
-Job = AddJob | DeleteJob | RecordJob | RetryJob
+@dataclass(slots=True, eq=False)
+class CallJob(_Job[T]):
+    """Any other change: ``apply`` runs inside the transaction; its caller gets what
+    it returns. ``weight`` estimates what it writes to the WAL (octets)."""
+
+    apply: Callable[[sqlite3.Connection], T]
+    weight: int = PAGE_ESTIMATE
+    alone: bool = False  # a long job (a batch of a prune): committed apart, see above
+
+
+Job = AddJob | DeleteJob | RecordJob | RetryJob | CallJob[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,14 +215,12 @@ class Writer:
         return batch, False
 
     def _apply_batch(self, batch: list[Job]) -> None:
-        small = [job for job in batch if not (isinstance(job, AddJob) and job.large)]
+        small = [job for job in batch if not _alone(job)]
         groups = [small] if small else []
-        groups += [[job] for job in batch if isinstance(job, AddJob) and job.large]
+        groups += [[job] for job in batch if _alone(job)]
         for group in groups:
             self._commit(group)
-            self._wal_bytes += sum(
-                PAGE_ESTIMATE + (job.size if isinstance(job, AddJob) else 0) for job in group
-            )
+            self._wal_bytes += sum(_weight(job) for job in group)
         if self._wal_bytes >= CHECKPOINT_BYTES:
             self._checkpoint()
 
@@ -253,6 +268,8 @@ class Writer:
             return self._delete(job.message_id)
         if isinstance(job, RecordJob):
             return self._record(job)
+        if isinstance(job, CallJob):
+            return job.apply(self._connection)
         return write_retry(self._connection, job.message_id, job.now)
 
     def _record(self, job: RecordJob) -> _Refused | None:
@@ -277,17 +294,12 @@ class Writer:
             content.flush()
             content.seek(0)
             source = content
-        summary = summarize(source)
-        cursor = self._connection.execute(
-            INSERT,
-            row_values(
-                StoredMessage(
-                    message_id, job.received_at, job.size, job.envelope, job.origin, summary
-                )
-            ),
-        )
-        seq = cursor.lastrowid
-        assert seq is not None
+        summary, text = summarize_with_text(source)
+        message = StoredMessage(
+            message_id, job.received_at, job.size, job.envelope, job.origin, summary,
+            inbox=job.inbox,
+        )  # fmt: skip
+        seq = write_message(self._connection, message, text)
         if job.relay_to:  # a message only received pays nothing for the queue
             write_deliveries(self._connection, seq, job.relay_to, job.received_at.timestamp())
         if isinstance(content, bytes):
@@ -309,13 +321,12 @@ class Writer:
         return message_id
 
     def _delete(self, message_id: str) -> bool:
-        connection = self._connection
-        row = connection.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
+        row = self._connection.execute(
+            "SELECT seq FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
         if row is None:
             return False
-        connection.execute("DELETE FROM contents WHERE seq = ?", row)
-        connection.execute("DELETE FROM messages WHERE seq = ?", row)
-        write_delete(connection, row[0])
+        delete_messages(self._connection, [row[0]])
         return True
 
     def _finish(self, job: Job, result: object, error: BaseException | None) -> None:
@@ -340,6 +351,20 @@ class Writer:
                 return
             if job is not None:
                 self._finish(job, None, StoreError("the store's writer stopped"))
+
+
+def _alone(job: Job) -> bool:
+    """Whether ``job`` commits apart from the small jobs of its batch, after them."""
+    return (isinstance(job, AddJob) and job.large) or (isinstance(job, CallJob) and job.alone)
+
+
+def _weight(job: Job) -> int:
+    """What ``job`` adds to the WAL, about."""
+    if isinstance(job, AddJob):
+        return PAGE_ESTIMATE + job.size
+    if isinstance(job, CallJob):
+        return job.weight
+    return PAGE_ESTIMATE
 
 
 def _set_result(future: asyncio.Future[T], result: T) -> None:

@@ -39,7 +39,8 @@ class Listener:
 
     async def get(self, timeout: float | None = None) -> str | None:
         """The next id; None after an overflow. TimeoutError after ``timeout``."""
-        item = await asyncio.wait_for(self._queue.get(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: see relay/_runner.py
+            item = await self._queue.get()
         if item is None:
             self.overflowed = False
         return item
