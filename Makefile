@@ -51,7 +51,8 @@ test: venv peers lint
 	  $(BIN)/coverage report --include='src/smtpx/protocol/*' --fail-under=100; \
 	fi
 
-# The receiver on 127.0.0.1:2525, keeping mail in ./smtpx-data (SQLite); Ctrl-C stops it.
+# The receiver on 127.0.0.1:2525, keeping mail in ./smtpx-data (SQLite), and its inbox
+# on http://127.0.0.1:8025/ (both addresses are printed); Ctrl-C stops it.
 serve: venv
 	$(BIN)/smtpx serve
 

@@ -109,3 +109,12 @@ def test_import_of_an_empty_directory_or_a_missing_path(tmp_path: Path) -> None:
     run = smtpx("messages", "--data-dir", str(tmp_path / "d"), "import", str(tmp_path / "nope"))
     assert run.code == EX_USAGE, run
     assert "Traceback" not in run.stderr
+
+
+def test_a_malformed_search_is_a_usage_error_in_one_line(tmp_path: Path) -> None:
+    fill(tmp_path / "d", headed("one"))
+    for command in (["list"], ["export", str(tmp_path / "out")]):
+        run = smtpx("messages", "--data-dir", str(tmp_path / "d"), *command, "--search", "Re: hi")
+        assert run.code == EX_USAGE, run
+        assert "unknown filter 'Re:'" in run.stderr
+        assert "Traceback" not in run.stderr

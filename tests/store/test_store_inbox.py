@@ -64,6 +64,8 @@ def test_messages_arrive_unseen_and_mark_seen_counts_what_changed(tmp_path: Path
         assert stored is not None
         assert stored.seen is True
         assert await store.mark_seen([]) == 0
+        with pytest.raises(TypeError, match="a sequence of ids, not one id"):
+            await store.mark_seen(ids[0])
 
     on_store(tmp_path, scenario)
 

@@ -23,11 +23,13 @@ from tests.server.test_server_serve import Serving
 class Inbox:
     """A running ``smtpx serve`` with the inbox on ``base_url``."""
 
-    def __init__(self, serving: Serving, http_port: int) -> None:
+    def __init__(self, serving: Serving, http_port: int, scheme: str = "http") -> None:
         self.serving = serving
         self.smtp_port = serving.port
-        self.base_url = f"http://{LOOPBACK}:{http_port}"
-        self.http = httpx.Client(base_url=self.base_url, timeout=10)
+        # The test certificate names "localhost", not the address.
+        host = "localhost" if scheme == "https" else LOOPBACK
+        self.base_url = f"{scheme}://{host}:{http_port}"
+        self.http = httpx.Client(base_url=self.base_url, timeout=10, verify=False)
 
     def send(
         self,
@@ -60,13 +62,13 @@ class Inbox:
 
 
 @contextmanager
-def start_inbox(data_dir: Path, *options: str) -> Iterator[Inbox]:
+def start_inbox(data_dir: Path, *options: str, scheme: str = "http") -> Iterator[Inbox]:
     http_port = free_port()
     serving = Serving(data_dir, data_dir.parent / "serve.log", "--http",
                       f"{LOOPBACK}:{http_port}", *options)  # fmt: skip
     try:
         wait_for_port(LOOPBACK, http_port, time.monotonic() + STARTUP_TIMEOUT, serving.process)
-        inbox = Inbox(serving, http_port)
+        inbox = Inbox(serving, http_port, scheme)
         try:
             yield inbox
         finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.cli_command import smtpx
-from tests.peers import LOOPBACK
+from tests.peers import LOOPBACK, TlsCerts
 from tests.server.receiver import storing_server
 from tests.web.inbox import Inbox, start_inbox
 
@@ -239,3 +239,17 @@ def test_inboxes_by_recipient_and_retention(tmp_path: Path) -> None:
         assert [m["subject"] for m in signup["messages"]] == ["welcome again"]
         default = inbox.http.get("/api/v1/messages", params={"inbox": ""}).json()
         assert "welcome again" not in [m["subject"] for m in default["messages"]]
+
+
+def test_https_inbox(tmp_path: Path, tls_certs: TlsCerts) -> None:
+    https = [
+        "--http-tls-cert",
+        str(tls_certs.cert_chain_pem),
+        "--http-tls-key",
+        str(tls_certs.key_pem),
+    ]
+    with start_inbox(tmp_path / "data", *https, scheme="https") as inbox:
+        inbox.send("over https")
+        with httpx.Client(base_url=inbox.base_url, verify=tls_certs.client_ssl_context()) as web:
+            page = web.get("/api/v1/messages").json()
+    assert [m["subject"] for m in page["messages"]] == ["over https"]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..client import TLSMode
 from ..server import AuthFileError, InboxRule, InboxRuleError, Users
-from ..web import InboxConfig, ReleaseTarget
 from ._exits import EX_CONFIG
 from ._options import parse_server, password
 from ._relay import duration
+
+if TYPE_CHECKING:  # the web stack is imported only when the inbox is served
+    from ..web import InboxConfig, ReleaseTarget
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,6 +74,8 @@ def http_address(options: dict[str, Any]) -> tuple[str, int] | None:
 
 
 def inbox_config(options: dict[str, Any]) -> InboxConfig:
+    from ..web import InboxConfig  # noqa: PLC0415 - see TYPE_CHECKING above
+
     users = None
     if options["http_auth_file"]:
         try:
@@ -107,6 +111,8 @@ def _release(options: dict[str, Any]) -> ReleaseTarget | None:
     if bool(options["release_user"]) != (secret is not None):
         raise click.UsageError("give --release-user with --release-password-env or -file")
     tls = TLSMode(options["release_tls"])
+    from ..web import ReleaseTarget  # noqa: PLC0415 - see TYPE_CHECKING above
+
     return ReleaseTarget(
         host,
         port or (465 if tls is TLSMode.IMPLICIT else 25),

@@ -12,7 +12,7 @@ from typing import NoReturn, TypeVar
 
 import click
 
-from ..store import SQLiteStore, StoredMessage, StoreError
+from ..store import QueryError, SQLiteStore, StoredMessage, StoreError
 from ._exits import EX_CONFIG, EX_DATAERR
 
 T = TypeVar("T")
@@ -66,16 +66,26 @@ def messages(ctx: click.Context, data_dir: str) -> None:
 @data_dir_option
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--before", metavar="ID", help="Older than this message (paging).")
-@click.option("--search", "text", metavar="TEXT", help="Only messages matching TEXT.")
+@click.option(
+    "--search",
+    "text",
+    metavar="QUERY",
+    help="Only matches: words, from:, subject:, has:attachment...",
+)
 def list_(data_dir: str | None, limit: int, before: str | None, text: str | None) -> None:
     """Newest first: id, time, from, to, subject, size."""
 
     async def work(store: SQLiteStore) -> list[StoredMessage]:
         if text:
-            return await store.search(text, limit)
+            return await store.search(text, limit, before)
         return await store.list(limit, before)
 
-    for message in _with_store(data_dir, work):
+    try:
+        found = _with_store(data_dir, work)
+    except QueryError as error:
+        raise click.BadParameter(str(error), param_hint="--search") from None
+
+    for message in found:
         recipients = ",".join(r.address for r in message.envelope.recipients)
         when = message.received_at.strftime("%Y-%m-%d %H:%M:%S")
         click.echo(

@@ -31,7 +31,6 @@ from ..server import (
     inbox_for,
 )
 from ..store import SQLiteStore, StoreError
-from ..web import HttpServer, Hub, create_app
 from ._exits import EX_CONFIG, EX_UNAVAILABLE
 from ._inbox import Retention, http_address, inbox_config, inbox_options, inbox_rules, retention
 from ._options import parse_server
@@ -251,6 +250,8 @@ async def _run(
     options: dict[str, Any],
     relaying: RelayConfig | None,
 ) -> int:
+    from ..web import HttpServer, Hub, create_app  # noqa: PLC0415 - `smtpx send` never needs it
+
     store = None
     runner = None
     hub = Hub()

@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from ..client import MessageError, envelope_of
-from ..store import Envelope, Origin, Recipient, SQLiteStore
+from ..store import Envelope, Origin, QueryError, Recipient, SQLiteStore
 from ._exits import EX_DATAERR, EX_NOINPUT
 from ._messages import _with_store, data_dir_option, messages
 
@@ -58,7 +58,11 @@ def export(data_dir: str | None, directory: str, query: str | None) -> None:
                 return written
             before = page[-1].id
 
-    click.echo(f"exported {_with_store(data_dir, work)} messages to {target}", err=True)
+    try:
+        written = _with_store(data_dir, work)
+    except QueryError as error:
+        raise click.BadParameter(str(error), param_hint="--search") from None
+    click.echo(f"exported {written} messages to {target}", err=True)
 
 
 @messages.command("import")

@@ -7,15 +7,16 @@ full-text index, and deleted with its bytes, its full-text row and its
 deliveries.
 
 Deleting many messages (``delete_matching``, ``prune``) is done in batches, each
-a writer job of its own, so a message arriving meanwhile waits for one batch,
+a writer job committed on its own, after the messages queued with it (``alone``
+in ``_writer.py``), so a message arriving meanwhile waits for one batch at most,
 never for the whole deletion. A batch stops at ``BATCH`` messages,
-``BATCH_BYTES`` octets (a message's deletion costs about its size: SQLite
-overwrites freed pages) or ``BATCH_SECONDS`` of work, whichever comes first. In
-a large store most of the time goes to FTS5, which re-reads the text it removes
-and, as its changes are written at COMMIT, merges segments of its index: at
-100,000 messages, ~7 ms to delete 200 messages' text, and a commit of 10 ms that
-now and then takes 60 (bench/store_search.py). Each ``*_batch`` function deletes
-one batch and tells whether there may be more.
+``BATCH_BYTES`` octets (a message's deletion costs about its size: SQLite builds
+with secure_delete overwrite freed pages) or ``BATCH_SECONDS`` of work,
+whichever comes first. In a large store most of the time goes to FTS5, which
+re-reads the text it removes and, as it writes its changes at COMMIT, merges
+segments of its index: at 100,000 messages a batch of 200 took ~15 ms of work
+and a commit of 10 to 25 ms, now and then 60 to 80 (bench/store_search.py). Each
+``*_batch`` function deletes one batch and tells whether there may be more.
 """
 
 from __future__ import annotations

@@ -195,6 +195,8 @@ class SQLiteStore(Store):
         return await self._read(lambda connection: read_count(connection, where))
 
     async def mark_seen(self, message_ids: Sequence[str], seen: bool = True) -> int:
+        if isinstance(message_ids, str):  # one id would be marked as its characters
+            raise TypeError("mark_seen() takes a sequence of ids, not one id")
         ids = tuple(message_ids)
         return await self._call(lambda connection: write_seen(connection, ids, seen))
 
