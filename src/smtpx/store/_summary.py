@@ -259,8 +259,37 @@ def _is_attachment(part: Message) -> bool:
         return False
 
 
+# Header values the email package's header registry would return unchanged:
+# printable ASCII with no encoded word (RFC 2047). Parsing those is most of the
+# cost of a summary, so they are only unfolded (RFC 5322 §2.2.3).
+_PLAIN_VALUE = re.compile(r"[\t\r\n\x20-\x7e]*")
+# An address list the registry would print as given: "addr" or "Name <addr>"
+# with an atext-and-spaces name (no quotes, comments, groups or specials).
+_PLAIN_ADDRESS = re.compile(
+    r"\s*(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*<[^<>\s,;:\"()\\]+@[^<>\s,;:\"()\\]+>"
+    r"|[^<>\s,;:\"()\\]+@[^<>\s,;:\"()\\]+)\s*"
+)
+
+
+def _raw(message: Message, name: str) -> list[str]:
+    return [str(value) for key, value in message.raw_items() if key.lower() == name]
+
+
+def _plain(value: str) -> bool:
+    return "=?" not in value and _PLAIN_VALUE.fullmatch(value) is not None
+
+
+def _unfold(value: str) -> str:
+    return "".join(value.splitlines()).strip()
+
+
 def _text(message: Message, name: str) -> str | None:
     """A header's decoded value; its raw text if it cannot be decoded; None if absent."""
+    raw = _raw(message, name)
+    if not raw:
+        return None
+    if name != "date" and _plain(raw[0]):  # Date: the registry rewrites it, so it parses
+        return _unfold(raw[0])
     try:
         value = message.get(name)
         return None if value is None else _clean(str(value)).strip()
@@ -273,6 +302,12 @@ def _text(message: Message, name: str) -> str | None:
 
 def _addresses(message: Message, name: str) -> tuple[str, ...]:
     """Each address of every ``name`` header, as "Name <addr>" or "addr"."""
+    raw = _raw(message, name)
+    values = [_unfold(value) for value in raw]
+    if all(_plain(value) for value in values):
+        pieces = [piece for value in values for piece in value.split(",")]
+        if all(_PLAIN_ADDRESS.fullmatch(piece) for piece in pieces):
+            return tuple(" ".join(piece.split()) for piece in pieces if piece.strip())
     found: list[str] = []
     try:
         headers: list[Any] = message.get_all(name) or []
