@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import secrets
+import time
 
 from ._handler import SessionInfo
 
@@ -30,5 +31,17 @@ def received(session: SessionInfo, hostname: str) -> bytes:
     # RFC 5321 §4.4: "for" names the recipient only when there is exactly one.
     if len(session.recipients) == 1:
         lines[-1] += f"\r\n\tfor <{session.recipients[0][0]}>"
-    lines[-1] += f"; {email.utils.formatdate(localtime=True)}"
+    lines[-1] += f"; {_date()}"
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+_last: tuple[int, str] = (0, "")
+
+
+def _date() -> str:
+    """The date-time for now (RFC 5322 §3.3), formatted once a second, not per message."""
+    global _last  # noqa: PLW0603 - a one-entry cache
+    second = int(time.time())
+    if _last[0] != second:
+        _last = (second, email.utils.formatdate(second, localtime=True))
+    return _last[1]
