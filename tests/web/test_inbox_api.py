@@ -253,3 +253,21 @@ def test_https_inbox(tmp_path: Path, tls_certs: TlsCerts) -> None:
         with httpx.Client(base_url=inbox.base_url, verify=tls_certs.client_ssl_context()) as web:
             page = web.get("/api/v1/messages").json()
     assert [m["subject"] for m in page["messages"]] == ["over https"]
+
+
+def test_a_burst_of_messages_is_announced_once_each_in_order(inbox: Inbox) -> None:
+    with inbox.http.stream("GET", "/api/v1/events") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == ": connected"
+        with smtplib.SMTP(LOOPBACK, inbox.smtp_port, timeout=10) as smtp:
+            for n in range(12):
+                smtp.sendmail(
+                    "a@example.org", ["b@example.org"], f"Subject: burst {n}\r\n\r\nx\r\n"
+                )
+        subjects = []
+        for line in lines:
+            if line.startswith("data: "):
+                subjects.append(json.loads(line.removeprefix("data: "))["subject"])
+                if len(subjects) == 12:
+                    break
+    assert subjects == [f"burst {n}" for n in range(12)]

@@ -37,6 +37,14 @@ class Listener:
             self._queue.get_nowait()
             self._queue.put_nowait(None)
 
+    def drain(self) -> None:
+        """Forget the ids waiting (the caller reads what is new from the store);
+        an overflow mark stays, to be seen by the next ``get``."""
+        while not self._queue.empty():
+            if self._queue.get_nowait() is None:
+                self._queue.put_nowait(None)
+                return
+
     async def get(self, timeout: float | None = None) -> str | None:
         """The next id; None after an overflow. TimeoutError after ``timeout``."""
         async with asyncio.timeout(timeout):  # not wait_for: see relay/_runner.py
