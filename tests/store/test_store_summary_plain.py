@@ -7,8 +7,10 @@ Hypothesis writes such values, folded or not, and each must read the same both w
 
 from __future__ import annotations
 
+from datetime import datetime
 from email import policy
 from email.parser import BytesParser
+from email.utils import format_datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -42,3 +44,16 @@ def test_unstructured_values_read_the_same(first: str, second: str) -> None:
     message = parsed("Subject", value)
     registry = str(message["subject"]).strip()  # type: ignore[index]
     assert _summary._text(message, "subject") == registry  # type: ignore[arg-type]
+
+
+dates = st.datetimes(
+    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.timezones()
+)
+
+
+@given(dates, st.booleans())
+def test_dates_read_the_same(moment: datetime, usual: bool) -> None:
+    value = format_datetime(moment) if usual else moment.strftime("%d %b %Y %H:%M:%S %z")
+    message = parsed("Date", value)
+    registry = str(message["date"])  # type: ignore[index]
+    assert _summary._text(message, "date") == registry  # type: ignore[arg-type]

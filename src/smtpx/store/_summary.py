@@ -40,6 +40,7 @@ pieces, and only its first piece can be a delimiter or a header.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import re
 from email import policy
 from email.message import Message
@@ -285,11 +286,15 @@ def _unfold(value: str) -> str:
 
 def _text(message: Message, name: str) -> str | None:
     """A header's decoded value; its raw text if it cannot be decoded; None if absent."""
-    raw = _raw(message, name)
-    if not raw:
+    given = _raw(message, name)
+    if not given:
         return None
-    if name != "date" and _plain(raw[0]):  # Date: the registry rewrites it, so it parses
-        return _unfold(raw[0])
+    if _plain(given[0]):
+        if name != "date":
+            return _unfold(given[0])
+        # The registry's Date is the parsed date written again (RFC 5322 §3.3).
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            return email.utils.format_datetime(email.utils.parsedate_to_datetime(given[0]))
     try:
         value = message.get(name)
         return None if value is None else _clean(str(value)).strip()
@@ -302,8 +307,7 @@ def _text(message: Message, name: str) -> str | None:
 
 def _addresses(message: Message, name: str) -> tuple[str, ...]:
     """Each address of every ``name`` header, as "Name <addr>" or "addr"."""
-    raw = _raw(message, name)
-    values = [_unfold(value) for value in raw]
+    values = [_unfold(value) for value in _raw(message, name)]
     if all(_plain(value) for value in values):
         pieces = [piece for value in values for piece in value.split(",")]
         if all(_PLAIN_ADDRESS.fullmatch(piece) for piece in pieces):
