@@ -56,6 +56,7 @@ from ._model import (
 from ._query import Query, QueryError, parse_query
 from ._sqlite import SQLiteStore
 from ._store import Store
+from ._summary import without_surrogates
 
 __all__ = [
     "Delivery",
@@ -74,4 +75,5 @@ __all__ = [
     "StoredMessage",
     "Summary",
     "parse_query",
+    "without_surrogates",
 ]

@@ -166,7 +166,7 @@ class _Walk:
     def text(self) -> str:
         self._end_body()  # the walk may have stopped inside a body
         pieces = self.plain if any(piece.strip() for piece in self.plain) else self.html
-        return _clean("\n".join(pieces).strip())[:TEXT_LIMIT]
+        return without_surrogates("\n".join(pieces).strip())[:TEXT_LIMIT]
 
     def _read_body(self, line: bytes) -> None:
         self.body += line[: self.text_left]
@@ -225,7 +225,7 @@ class _Walk:
                 self.delimiters.append(b"--" + boundary.encode("utf-8", "surrogateescape"))
                 return
         if _is_attachment(part):
-            self.attachments.append(_clean(part.get_filename() or ""))
+            self.attachments.append(without_surrogates(part.get_filename() or ""))
         elif self.text_left and content_type in ("text/plain", "text/html"):
             self.body_of = part
             self.body_html = content_type == "text/html"
@@ -297,11 +297,11 @@ def _text(message: Message, name: str) -> str | None:
             return email.utils.format_datetime(email.utils.parsedate_to_datetime(given[0]))
     try:
         value = message.get(name)
-        return None if value is None else _clean(str(value)).strip()
+        return None if value is None else without_surrogates(str(value)).strip()
     except Exception:
         for key, raw in message.raw_items():
             if key.lower() == name:
-                return _clean(str(raw)).strip()
+                return without_surrogates(str(raw)).strip()
         return None
 
 
@@ -321,16 +321,17 @@ def _addresses(message: Message, name: str) -> tuple[str, ...]:
     for header in headers:
         try:
             addresses = header.addresses
-            found.extend(_clean(str(address)) for address in addresses)
+            found.extend(without_surrogates(str(address)) for address in addresses)
         except Exception:
             addresses = ()
         if not addresses and str(header).strip():
-            found.append(_clean(str(header)).strip())
+            found.append(without_surrogates(str(header)).strip())
     return tuple(found)
 
 
-def _clean(text: str) -> str:
-    """``text`` without lone surrogates (undecodable bytes), which SQLite cannot store."""
+def without_surrogates(text: str) -> str:
+    """``text`` without lone surrogates (undecodable bytes, from 8-bit headers), which
+    SQLite cannot store and a web page cannot show: each becomes U+FFFD."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

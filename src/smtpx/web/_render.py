@@ -31,6 +31,7 @@ from email.parser import BytesParser
 from html import escape
 from typing import Any
 
+from ..store import without_surrogates
 from ._received import Hop, parse_received
 from ._sandbox import rewrite_html
 
@@ -92,7 +93,7 @@ def parse_message(raw: bytes) -> MessageView:
     except Exception as error:  # RecursionError included: show the bytes
         return MessageView(
             headers=(),
-            text=_clean(raw.decode("utf-8", "replace")),
+            text=without_surrogates(raw.decode("utf-8", "replace")),
             html=None,
             parts=(),
             received=(),
@@ -232,7 +233,7 @@ def _headers(message: Message) -> tuple[list[tuple[str, str]], list[str]]:
             )
         except Exception:
             decoded = " ".join(str(value).split())
-        headers.append((_clean(name), _clean(decoded)))
+        headers.append((without_surrogates(name), without_surrogates(decoded)))
     return headers, defects
 
 
@@ -297,7 +298,7 @@ def _filename(node: Message) -> str | None:
         filename = node.get_filename()
     except Exception:
         return None
-    return None if filename is None else _clean(str(filename))
+    return None if filename is None else without_surrogates(str(filename))
 
 
 def _payload(node: Message) -> bytes:
@@ -319,13 +320,13 @@ def _decode_text(node: Message) -> tuple[str, str | None]:
     data = _payload(node)
     charset = _charset(node) or "us-ascii"
     try:
-        return _clean(data.decode(charset)), None
+        return without_surrogates(data.decode(charset)), None
     except LookupError:
         problem = f"unknown charset {charset!r}, read as UTF-8"
     except (UnicodeDecodeError, ValueError):
         problem = f"text that is not {charset}, read as UTF-8"
     try:
-        return _clean(data.decode("utf-8")), problem
+        return without_surrogates(data.decode("utf-8")), problem
     except UnicodeDecodeError:
         return data.decode("utf-8", "replace"), problem + " with replacement characters"
 
@@ -335,8 +336,8 @@ def _body_as_sent(raw: bytes) -> str:
     for separator in (b"\r\n\r\n", b"\n\n"):
         _head, found, body = raw.partition(separator)
         if found:
-            return _clean(body.decode("utf-8", "replace"))
-    return _clean(raw.decode("utf-8", "replace"))
+            return without_surrogates(body.decode("utf-8", "replace"))
+    return without_surrogates(raw.decode("utf-8", "replace"))
 
 
 def _defect_text(defect: object) -> str:
@@ -346,15 +347,3 @@ def _defect_text(defect: object) -> str:
         return said.splitlines()[0]
     doc = (type(defect).__doc__ or "").strip()
     return doc.splitlines()[0] if doc else type(defect).__name__
-
-
-def _clean(text: str) -> str:
-    """``text`` without lone surrogates (undecodable octets, from 8-bit headers)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        except UnicodeEncodeError:
-            return text.encode("utf-8", "replace").decode("utf-8")
-    return text
