@@ -44,7 +44,10 @@ class Serving:
         self._log = log.open("ab")
         self.process = subprocess.Popen(
             [str(SCRIPT), "serve", "--listen", f"{LOOPBACK}:{self.port}",
-             "--data-dir", str(data_dir), "--hostname", "mx.test", *options],
+             "--data-dir", str(data_dir), "--hostname", "mx.test",
+             # The inbox's default port is one for the whole machine: a test that
+             # wants the inbox gives --http with a port of its own.
+             *([] if "--http" in options else ["--no-http"]), *options],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
