@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..client import TLSMode
-from ..relay import RelayConfig, RelayHost, RouteError, Schedule, parse_host, parse_route
 from ._options import password
+
+if TYPE_CHECKING:  # the relay (and dnspython) is imported only by `smtpx serve --relay`
+    from ..relay import RelayConfig, RelayHost
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -146,6 +148,8 @@ def relay_config(
     options: dict[str, Any], hostname: str, local_names: frozenset[str]
 ) -> RelayConfig:
     """The RelayConfig the options describe; a malformed one is a usage error."""
+    from ..relay import RelayConfig, RouteError, Schedule, parse_host, parse_route  # noqa: PLC0415
+
     try:
         routes = dict(parse_route(spec) for spec in options["route"])
         relay_host = _relay_host(options)
@@ -187,6 +191,8 @@ def relay_config(
 
 
 def _relay_host(options: dict[str, Any]) -> RelayHost | None:
+    from ..relay import RelayHost, parse_host  # noqa: PLC0415 - see TYPE_CHECKING above
+
     spec = options["relay_host"]
     secret = password(options["relay_password_env"], options["relay_password_file"])
     user = options["relay_user"]

@@ -11,12 +11,11 @@ import signal
 import ssl
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..protocol import Limits
-from ..relay import QueueRunner, RelayConfig, RelayHandler
 from ..server import (
     AuthFileError,
     FaultError,
@@ -35,6 +34,9 @@ from ._exits import EX_CONFIG, EX_UNAVAILABLE
 from ._inbox import Retention, http_address, inbox_config, inbox_options, inbox_rules, retention
 from ._options import parse_server
 from ._relay import RELAY_ONLY, relay_config, relay_options
+
+if TYPE_CHECKING:
+    from ..relay import RelayConfig
 
 log = logging.getLogger("smtpx.server")
 # Seconds between two rounds of retention.
@@ -250,7 +252,9 @@ async def _run(
     options: dict[str, Any],
     relaying: RelayConfig | None,
 ) -> int:
-    from ..web import HttpServer, Hub, create_app  # noqa: PLC0415 - `smtpx send` never needs it
+    # Imported here: `smtpx send` never needs the relay's or the inbox's stack.
+    from ..relay import QueueRunner, RelayHandler  # noqa: PLC0415
+    from ..web import HttpServer, Hub, create_app  # noqa: PLC0415
 
     store = None
     runner = None
