@@ -31,7 +31,7 @@ from tests.server.receiver import (
 from tests.server.test_server_clients import CURL, MSMTP, STARTTLS_RUN_TIMEOUT, SWAKS, run
 
 from smtpx.client import Client
-from smtpx.server import ServerConfig, Users, hash_password
+from smtpx.server import ServerConfig, Users, Verdict, hash_password
 
 ALICE, ALICE_PASSWORD = "alice", "wonderland"
 CAROL, CAROL_PASSWORD = "carol", "cram-secret"
@@ -331,3 +331,18 @@ def test_a_failed_login_leaves_the_session_usable(mx: StoringServer, tls_certs: 
             client.auth("PLAIN", lambda challenge=None: f"\0{ALICE}\0nope")
         assert client.noop()[0] == 250
     assert mx.count() == 0
+
+
+def test_a_check_that_breaks_answers_451_and_the_session_goes_on(
+    tmp_path: Path, tls_certs: TlsCerts
+) -> None:
+    class Broken(Users):
+        def check(self, claim: object) -> Verdict:
+            raise MemoryError("scrypt could not get its memory")
+
+    broken = config(tls_certs, users=Broken({}), allow_insecure_auth=True)
+    with storing_server(tmp_path / "store", broken) as mx, Wire(mx.host, mx.port) as wire:
+        wire.hello()
+        answer = wire.command(plain(CAROL, CAROL_PASSWORD))
+        assert (answer.code, answer.status) == (451, "4.3.0")
+        assert wire.command("NOOP").code == 250

@@ -458,7 +458,11 @@ class SMTPProtocol(asyncio.Protocol):
         self.server.track(task)
 
     async def _resume(self, pending: Awaitable[Reply | None]) -> None:
-        reply = await pending
+        try:
+            reply = await pending
+        except Exception:  # a bug must not leave the session waiting forever
+            log.exception("answering %s failed", self.session.client_address)
+            reply = LOCAL_ERROR
         self.busy = False
         if self.closing or self.transport is None:
             return
