@@ -120,6 +120,27 @@ class FaultRule:
         status, text = _TEXTS.get(self.code, (f"{self.code // 100}.0.0", "Fault injected"))
         return Fault(Reply(self.code, status, self.text or text), self.delay)
 
+    @classmethod
+    def from_description(cls, rule: object) -> FaultRule:
+        """A rule from what :meth:`describe` gives (the inbox API's JSON)."""
+        if not isinstance(rule, dict) or not isinstance(rule.get("command"), str):
+            raise FaultError('each rule is an object with a "command"')
+        code = None if rule.get("drop") else rule.get("code")
+        if not rule.get("drop") and not isinstance(code, int):
+            raise FaultError('give "code": a number, or "drop": true')
+        try:
+            return cls(
+                rule["command"].upper(),
+                code,
+                match=rule.get("match"),
+                fraction=float(rule.get("fraction", 1.0)),
+                seed=rule.get("seed"),
+                delay=float(rule.get("delay", 0.0)),
+                text=rule.get("text"),
+            )
+        except (TypeError, ValueError) as error:
+            raise FaultError(str(error)) from None
+
     def describe(self) -> dict[str, object]:
         """The rule as the API shows it."""
         return {

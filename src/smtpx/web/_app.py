@@ -376,25 +376,4 @@ def _fault_rules(body: dict[str, Any]) -> list[FaultRule]:
     rules = body.get("rules")
     if not isinstance(rules, list):
         raise FaultError('give "rules": a list')
-    made = []
-    for rule in rules:
-        if not isinstance(rule, dict) or not isinstance(rule.get("command"), str):
-            raise FaultError('each rule is an object with a "command"')
-        code = None if rule.get("drop") else rule.get("code")
-        if not rule.get("drop") and not isinstance(code, int):
-            raise FaultError('give "code": a number, or "drop": true')
-        try:
-            made.append(
-                FaultRule(
-                    rule["command"].upper(),
-                    code,
-                    match=rule.get("match"),
-                    fraction=float(rule.get("fraction", 1.0)),
-                    seed=rule.get("seed"),
-                    delay=float(rule.get("delay", 0.0)),
-                    text=rule.get("text"),
-                )
-            )
-        except (TypeError, ValueError) as error:
-            raise FaultError(str(error)) from None
-    return made
+    return [FaultRule.from_description(rule) for rule in rules]
