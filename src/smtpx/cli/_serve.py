@@ -32,6 +32,7 @@ from ..server import (
 from ..store import SQLiteStore, StoreError
 from ._exits import EX_CONFIG, EX_UNAVAILABLE
 from ._inbox import Retention, http_address, inbox_config, inbox_options, inbox_rules, retention
+from ._logging import setup_logging
 from ._options import parse_server
 from ._relay import RELAY_ONLY, relay_config, relay_options
 
@@ -103,7 +104,7 @@ def _address(value: str) -> tuple[str, int]:
 @inbox_options
 def serve(**options: Any) -> None:
     """Receive mail and keep it (SQLite in --data-dir), until SIGTERM or Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    setup_logging()
     config = _config(options)
     tls_listen = [_address(value) for value in options["tls_listen"]]
     listen = [_address(value) for value in options["listen"]]
