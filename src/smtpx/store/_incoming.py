@@ -24,7 +24,6 @@ import contextlib
 import enum
 import os
 import tempfile
-from pathlib import Path
 from typing import BinaryIO
 
 from ._model import StoreError
@@ -52,7 +51,7 @@ class Incoming:
     __slots__ = ("_buffer", "_file", "_memory_limit", "_path", "_size", "_spool_dir", "_state")
 
     def __init__(self, spool_dir: str | os.PathLike[str], *, memory_limit: int = MEMORY_LIMIT):
-        self._spool_dir = Path(spool_dir)
+        self._spool_dir = spool_dir  # used only if the message spills
         self._memory_limit = memory_limit
         self._buffer = bytearray()
         self._file: BinaryIO | None = None

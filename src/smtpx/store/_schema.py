@@ -253,8 +253,14 @@ def message_from_row(row: tuple[Any, ...]) -> StoredMessage:
     )
 
 
+# One encoder for every row: json.dumps() with options makes a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not value and isinstance(value, list | tuple):
+        return "[]"  # no Cc, no attachments, no MAIL parameters: the common case
+    return _ENCODER.encode(value)
 
 
 def _params(pairs: list[list[str]]) -> tuple[tuple[str, str], ...]:
