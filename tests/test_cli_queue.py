@@ -338,7 +338,7 @@ def test_a_missing_data_dir_is_one_line_and_ex_noinput_and_not_created(
     run = smtpx("queue", *command, "--data-dir", str(missing))
     assert run.code == EX_NOINPUT
     assert one_error_line(run, "smtpx queue") == (
-        f"smtpx queue: no data directory {missing}: give the one `smtpx serve` uses (--data-dir)"
+        f"smtpx queue: no store in {missing}: give the --data-dir `smtpx serve` uses"
     )
     assert not missing.exists()
 
@@ -349,7 +349,7 @@ def test_the_default_data_dir_is_smtpx_data_in_the_current_directory(
     monkeypatch.chdir(tmp_path)
     run = smtpx("queue", "list")
     assert run.code == EX_NOINPUT
-    assert "no data directory ./smtpx-data" in one_error_line(run, "smtpx queue")
+    assert "no store in ./smtpx-data:" in one_error_line(run, "smtpx queue")
     queue = prepare(tmp_path / "smtpx-data")
     assert queue.waiting in listed(smtpx("queue", "list"))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.message
 import email.parser
 import email.policy
@@ -12,44 +11,19 @@ from typing import NoReturn, TypeVar
 
 import click
 
-from ..store import QueryError, SQLiteStore, StoredMessage, StoreError
-from ._exits import EX_CONFIG, EX_DATAERR
+from ..store import QueryError, SQLiteStore, StoredMessage
+from ._exits import EX_DATAERR
+from ._stores import DEFAULT_DATA_DIR, data_dir_option, fail, with_store
 
 T = TypeVar("T")
 
-DEFAULT_DATA_DIR = "./smtpx-data"
-# --data-dir may come before the subcommand (as in `smtpx messages --data-dir D list`)
-# or after it; the later one wins.
-data_dir_option = click.option("--data-dir", help="The store `smtpx serve` keeps.")
-
-
-def _data_dir(given: str | None) -> str:
-    if given:
-        return given
-    parent = click.get_current_context().find_object(dict)
-    return str((parent or {}).get("data_dir") or DEFAULT_DATA_DIR)
-
 
 def _with_store(given: str | None, work: Callable[[SQLiteStore], Awaitable[T]]) -> T:
-    data_dir = _data_dir(given)
-
-    async def run() -> T:
-        try:
-            store = await SQLiteStore.open(data_dir)
-        except StoreError as error:
-            click.echo(f"smtpx messages: {error}", err=True)
-            raise SystemExit(EX_CONFIG) from None
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return with_store("messages", given, work)
 
 
 def _missing(message_id: str) -> NoReturn:
-    click.echo(f"smtpx messages: no message {message_id}", err=True)
-    raise SystemExit(EX_DATAERR)
+    fail("messages", f"no message {message_id}", EX_DATAERR)
 
 
 @click.group()

@@ -7,28 +7,24 @@ store from another process (SQLite in WAL mode lets both in), reads
 ``Store.queue``/``Store.deliveries``, or writes ``Store.retry``/``Store.delete``,
 and a running relay picks the change up on its next look.
 
-Unlike `smtpx messages`, a data directory that does not exist is an error
-(EX_NOINPUT) rather than created: a mistyped --data-dir would otherwise show an
-empty queue and leave a new store behind. An unknown id is EX_DATAERR, as in
-`smtpx messages`; a store that cannot be opened EX_CONFIG (as there), one that
-fails once open (locked, disk full) EX_TEMPFAIL.
+A data directory without a store is EX_NOINPUT, one that cannot be opened
+EX_CONFIG, one that fails once open EX_TEMPFAIL (``_stores.py``, as for `smtpx
+messages`); an unknown id is EX_DATAERR.
 """
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import click
 
-from ..store import Delivery, DeliveryStatus, SQLiteStore, StoredMessage, StoreError
-from ._exits import EX_CONFIG, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_USAGE
-from ._messages import DEFAULT_DATA_DIR, data_dir_option
+from ..store import Delivery, DeliveryStatus, SQLiteStore, StoredMessage
+from ._exits import EX_DATAERR, EX_USAGE
+from ._stores import DEFAULT_DATA_DIR, data_dir_option, fail, with_store
 
 T = TypeVar("T")
 
@@ -45,39 +41,12 @@ STATUS_COLOURS = {
 MIN_REPLY_WIDTH = 20
 
 
-def _data_dir(given: str | None) -> str:
-    if given:
-        return given
-    parent = click.get_current_context().find_object(dict)
-    return str((parent or {}).get("data_dir") or DEFAULT_DATA_DIR)
-
-
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"smtpx queue: {message}", err=True)
-    raise SystemExit(code)
+    fail("queue", message, code)
 
 
 def _with_store(given: str | None, work: Callable[[SQLiteStore], Awaitable[T]]) -> T:
-    data_dir = _data_dir(given)
-    if not Path(data_dir).exists():
-        _fail(
-            f"no data directory {data_dir}: give the one `smtpx serve` uses (--data-dir)",
-            EX_NOINPUT,
-        )
-
-    async def run() -> T:
-        try:
-            store = await SQLiteStore.open(data_dir)
-        except StoreError as error:
-            _fail(str(error), EX_CONFIG)
-        try:
-            return await work(store)
-        except StoreError as error:  # opened, then failed: busy, disk full... try again
-            _fail(str(error), EX_TEMPFAIL)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return with_store("queue", given, work)
 
 
 async def _queued(store: SQLiteStore, message_id: str) -> list[Delivery]:

@@ -22,7 +22,8 @@ import click
 from ..client import MessageError, envelope_of
 from ..store import Envelope, Origin, QueryError, Recipient, SQLiteStore
 from ._exits import EX_DATAERR, EX_NOINPUT
-from ._messages import _with_store, data_dir_option, messages
+from ._messages import messages
+from ._stores import data_dir_option, with_store
 
 # Where imported messages say they came from (a file keeps no SMTP session).
 IMPORTED = Origin("", 0, "smtpx-import")
@@ -59,7 +60,7 @@ def export(data_dir: str | None, directory: str, query: str | None) -> None:
             before = page[-1].id
 
     try:
-        written = _with_store(data_dir, work)
+        written = with_store("messages", data_dir, work)
     except QueryError as error:
         raise click.BadParameter(str(error), param_hint="--search") from None
     click.echo(f"exported {written} messages to {target}", err=True)
@@ -79,7 +80,7 @@ def import_(data_dir: str | None, source: str) -> None:
             await store.add(incoming, envelope, IMPORTED)
         return len(items)
 
-    click.echo(f"imported {_with_store(data_dir, work)} messages", err=True)
+    click.echo(f"imported {with_store('messages', data_dir, work, create=True)} messages", err=True)
 
 
 def _read(source: Path) -> Iterator[tuple[str, bytes, Envelope]]:

@@ -108,6 +108,11 @@ class SQLiteStore(Store):
         writer = await asyncio.to_thread(open_writer, path)
         return cls(path, writer)
 
+    @staticmethod
+    def exists(data_dir: str | os.PathLike[str]) -> bool:
+        """Whether ``data_dir`` holds a store (``open`` would make one where it does not)."""
+        return (Path(data_dir) / DATABASE_NAME).is_file()
+
     @property
     def data_dir(self) -> Path:
         return self._data_dir
