@@ -9,6 +9,10 @@ on loopback. Prints messages/s and smtpx's ratio to each peer.
 Targets (issue 3): on one connection smtpx >= 1.5x smtp-source and >= 2x
 smtplib; on 10 connections smtpx async >= smtp-source -s 10.
 
+Besides each rate, the sender's CPU time per message (getrusage: this process
+for the Python senders, the finished child for smtp-source), and the client
+engine's own cost per transaction with no I/O (bench/engine.py, best of 3).
+
     .venv/bin/python bench/client.py [--messages N]
 """
 
@@ -18,6 +22,7 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import shutil
 import smtplib
 import socket
@@ -27,6 +32,7 @@ import time
 from collections.abc import Callable
 
 import aiosmtplib
+from engine import client_engine
 
 from smtpx.client import AsyncClient, Client, SendResult
 
@@ -111,6 +117,15 @@ def smtp_source(port: int, total: int, connections: int) -> None:
     subprocess.run(command, check=True, timeout=600)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that finished (smtp-source)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def threaded(one: Callable[[int], None], total: int, connections: int) -> None:
     threads = [threading.Thread(target=one, args=(n,)) for n in split(total, connections)]
     for thread in threads:
@@ -135,17 +150,20 @@ def main() -> None:
     total = args.messages
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs;")
     print(f"{total} messages of {len(MESSAGE)} octets to smtp-sink on loopback")
+    engine = min(client_engine(2000) for _ in range(3)) * 1e6 / 2000
+    print(f"the client engine alone, no I/O: {engine:.0f} µs per transaction")
     sink, port = start_sink()
     try:
         for connections in (1, 10):
+            print(f"\n{connections} connection{'s' if connections > 1 else ''}:")
             rates: dict[str, float] = {}
             for name, send in CONTENDERS.items():
+                cpu = cpu_seconds()
                 start = time.perf_counter()
                 send(port, total, connections)
                 rates[name] = total / (time.perf_counter() - start)
-            print(f"\n{connections} connection{'s' if connections > 1 else ''}:")
-            for name, rate in rates.items():
-                print(f"  {name:18} {rate:10,.0f} msg/s")
+                used = (cpu_seconds() - cpu) * 1e6 / total
+                print(f"  {name:18} {rates[name]:10,.0f} msg/s  {used:5,.0f} µs CPU per message")
             for mine in ("smtpx AsyncClient", "smtpx Client"):
                 ratios = ", ".join(
                     f"{rates[mine] / rates[peer]:.2f}x {peer}"

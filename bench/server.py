@@ -6,8 +6,13 @@ group commit), aiosmtpd with a discarding handler, and Postfix's smtp-sink (C).
 Each server runs in its own process; all are measured in the same run.
 
 Targets (issue 4): sink mode >= 5x aiosmtpd and >= 1.0x smtp-sink at 1 and 10
-sessions; durable mode >= 3x a real Postfix queue at 10 sessions (not measured
-here yet).
+sessions; durable mode >= 3x a real Postfix queue at 10 sessions
+(bench/server_postfix.py measures that one).
+
+Besides each rate, the CPU time each server process used per message (utime +
+stime from /proc, all its threads), and the server engine's own cost per
+transaction with no I/O at all (bench/engine.py's transaction, best of 3): the
+floor under any receiver built on the engine.
 
     .venv/bin/python bench/server.py [--messages N]
 """
@@ -24,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from engine import server_engine
 
 AIOSMTPD_SINK = """
 import asyncio, sys
@@ -71,7 +78,14 @@ def servers(data_dir: Path) -> dict[str, list[str]]:
     }
 
 
-def measure(command: list[str], messages: int, sessions: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far, every thread (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(command: list[str], messages: int, sessions: int) -> tuple[float, float]:
+    """Messages per second, and the server's CPU microseconds per message."""
     port = free_port()
     process = subprocess.Popen(
         [part.replace("{port}", str(port)) for part in command],
@@ -81,6 +95,7 @@ def measure(command: list[str], messages: int, sessions: int) -> float:
     try:
         wait_for(port, process)
         source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+        cpu = cpu_seconds(process.pid)
         start = time.perf_counter()
         subprocess.run(
             [
@@ -101,7 +116,8 @@ def measure(command: list[str], messages: int, sessions: int) -> float:
             check=True,
             timeout=600,
         )
-        return messages / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        return messages / elapsed, (cpu_seconds(process.pid) - cpu) * 1e6 / messages
     finally:
         process.terminate()
         try:
@@ -116,20 +132,23 @@ def main() -> None:
     args = parser.parse_args()
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs;")
     print(f"smtp-source sends {args.messages} messages of 1 KB")
+    engine = min(server_engine(2000) for _ in range(3)) * 1e6 / 2000
     for sessions in (1, 10):
         with tempfile.TemporaryDirectory() as tmp:
-            rates = {
+            measured = {
                 name: measure(command, args.messages, sessions)
                 for name, command in servers(Path(tmp)).items()
             }
         print(f"\n{sessions} session{'s' if sessions > 1 else ''}:")
-        for name, rate in rates.items():
-            print(f"  {name:22} {rate:9,.0f} msg/s")
+        for name, (rate, cpu) in measured.items():
+            print(f"  {name:22} {rate:9,.0f} msg/s  {cpu:6,.0f} µs CPU per message")
+        rates = {name: rate for name, (rate, _) in measured.items()}
         sink = rates["smtpx serve --sink"]
         print(
             f"  smtpx --sink: {sink / rates['aiosmtpd (discard)']:.2f}x aiosmtpd, "
             f"{sink / rates['smtp-sink (C)']:.2f}x smtp-sink"
         )
+    print(f"\nthe server engine alone, no I/O: {engine:.0f} µs per transaction")
 
 
 if __name__ == "__main__":
