@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -47,17 +48,21 @@ class _FlushPerTurn(logging.StreamHandler[TextIO]):
 
     def __init__(self) -> None:
         super().__init__(_buffered_stderr())
-        self._pending: asyncio.AbstractEventLoop | None = None
+        self._pending: asyncio.AbstractEventLoop | None = None  # flush scheduled there
+        self._thread = 0  # the thread that loop runs in
 
     def flush(self) -> None:
+        pending = self._pending
+        if pending is not None and self._thread == threading.get_ident() and pending.is_running():
+            return  # this turn's flush is already on its way (asyncio's loop lookup
+            # would cost a getpid() system call per line)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on a loop's thread: flush now
             super().flush()
             return
-        if self._pending is not loop:
-            self._pending = loop
-            loop.call_soon(self._flush_now)
+        self._pending, self._thread = loop, threading.get_ident()
+        loop.call_soon(self._flush_now)
 
     def _flush_now(self) -> None:
         self._pending = None

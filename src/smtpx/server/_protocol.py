@@ -454,7 +454,8 @@ class SMTPProtocol(asyncio.Protocol):
         """Hold the session until ``reply`` is ready, then send it and go on
         (None: close the connection without a reply)."""
         self.busy = True
-        task = asyncio.get_running_loop().create_task(self._resume(reply))
+        assert self.server.loop is not None  # connections come after start()
+        task = self.server.loop.create_task(self._resume(reply))
         self.server.track(task)
 
     async def _resume(self, pending: Awaitable[Reply | None]) -> None:

@@ -37,6 +37,9 @@ class Server:
         self.per_client: collections.Counter[str] = collections.Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[asyncio.Server] = []
+        # The loop start() ran in: its connections' loop (asking asyncio for the
+        # running loop costs a getpid() system call each time).
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def start(
         self,
@@ -47,7 +50,7 @@ class Server:
 
         ``tls_addresses`` speak TLS from the first byte (RFC 8314 §3.3, port 465).
         """
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         bound: list[tuple[str, int]] = []
         if tls_addresses and self.config.tls is None:
             raise ValueError("implicit TLS listeners need ServerConfig.tls")
