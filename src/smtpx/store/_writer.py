@@ -6,8 +6,8 @@ prune) is a *job* put on a queue by the event loop, with an asyncio future the
 caller awaits. The writer thread takes the first job, then everything else
 already queued (up to ``MAX_BATCH``), applies them all in ONE transaction and
 commits. With ``PRAGMA synchronous=FULL`` in WAL mode the commit is the fsync of
-the WAL, so the batch shares one disk flush; only then is each future resolved,
-through ``loop.call_soon_threadsafe``. While a commit is flushing, new jobs pile
+the WAL, so the batch shares one disk flush; only then are the futures resolved,
+all of a batch's in one ``loop.call_soon_threadsafe`` per loop. While a commit is flushing, new jobs pile
 up in the queue and become the next batch: the busier the server, the more
 messages per fsync. Nothing is delayed to wait for company.
 
@@ -51,7 +51,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO, Generic, TypeVar, cast
+from typing import Any, BinaryIO, Generic, TypeVar
 
 from ._ids import MessageIds
 from ._incoming import Incoming
@@ -84,22 +84,35 @@ class _Job(Generic[T]):
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[T]
 
-    def resolve(self, result: T) -> None:
-        """Give the caller its result, from the writer thread."""
-        self._call(_set_result, result)
 
-    def fail(self, error: BaseException) -> None:
-        """Give the caller an exception, from the writer thread."""
-        self._call(_set_exception, error)
+# How to settle a caller's future, on its loop: (settle, future, result or error).
+_Settlement = tuple[Callable[[asyncio.Future[Any], Any], None], asyncio.Future[Any], object]
 
-    def settle(self, result: object) -> None:
-        """Give the caller what ``Writer._apply`` returned for this job."""
-        self.resolve(cast("T", result))
 
-    def _call(self, settle: Callable[[asyncio.Future[T], Any], None], value: object) -> None:
-        # RuntimeError: the event loop was closed, nobody is waiting any more.
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(settle, self.future, value)
+class _Replies:
+    """The outcomes of a batch's jobs, handed to their callers' loops together:
+    one ``call_soon_threadsafe`` (a wake-up of the loop, a system call) per loop
+    and batch, not one per job."""
+
+    __slots__ = ("_by_loop",)
+
+    def __init__(self) -> None:
+        self._by_loop: dict[asyncio.AbstractEventLoop, list[_Settlement]] = {}
+
+    def add(self, job: _Job[Any], result: object, error: BaseException | None) -> None:
+        settlement: _Settlement = (
+            (_set_exception, job.future, error)
+            if error is not None
+            else (_set_result, job.future, result)
+        )
+        self._by_loop.setdefault(job.loop, []).append(settlement)
+
+    def send(self) -> None:
+        for loop, settlements in self._by_loop.items():
+            # RuntimeError: the event loop was closed, nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, settlements)
+        self._by_loop = {}
 
 
 @dataclass(slots=True, eq=False)
@@ -235,6 +248,7 @@ class Writer:
 
     def _commit(self, group: list[Job]) -> None:
         """Apply ``group`` in one transaction and settle its futures."""
+        replies = _Replies()
         try:
             results = self._transaction(group)
         except Exception as exc:
@@ -242,10 +256,11 @@ class Writer:
                 for job in group:
                     self._commit([job])
                 return
-            self._finish(group[0], None, _store_error(exc))
-            return
-        for job, result in zip(group, results, strict=True):
-            self._finish(job, result, None)
+            self._finish(group[0], None, _store_error(exc), replies)
+        else:
+            for job, result in zip(group, results, strict=True):
+                self._finish(job, result, None, replies)
+        replies.send()
 
     def _transaction(self, group: list[Job]) -> list[object]:
         connection = self._connection
@@ -329,28 +344,29 @@ class Writer:
         delete_messages(self._connection, [row[0]])
         return True
 
-    def _finish(self, job: Job, result: object, error: BaseException | None) -> None:
+    def _finish(
+        self, job: Job, result: object, error: BaseException | None, replies: _Replies
+    ) -> None:
         if isinstance(job, AddJob):
             job.incoming._release()  # committed, or failed for good: the bytes are done with
             job.content = b""
         if isinstance(result, _Refused):
             error = result.error
-        if error is not None:
-            job.fail(error)
-        else:
-            job.settle(result)
+        replies.add(job, result, error)
 
     def _abandon(self) -> None:
         """Fail whatever is still queued: the writer is gone (only after a bug)."""
         with self._lock:
             self._stopping = True
+        replies = _Replies()
         while True:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
-                return
+                break
             if job is not None:
-                self._finish(job, None, StoreError("the store's writer stopped"))
+                self._finish(job, None, StoreError("the store's writer stopped"), replies)
+        replies.send()
 
 
 def _alone(job: Job) -> bool:
@@ -365,6 +381,12 @@ def _weight(job: Job) -> int:
     if isinstance(job, CallJob):
         return job.weight
     return PAGE_ESTIMATE
+
+
+def _settle(settlements: list[_Settlement]) -> None:
+    """On the caller's loop: give each waiting caller its result or error."""
+    for settle, future, value in settlements:
+        settle(future, value)
 
 
 def _set_result(future: asyncio.Future[T], result: T) -> None:
