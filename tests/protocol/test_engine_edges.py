@@ -100,7 +100,8 @@ def test_complete_command_line_beyond_the_hard_cap_is_fatal() -> None:
     with pytest.raises(RemoteProtocolError) as caught:
         server.next_event()
     assert caught.value.reply is not None
-    assert caught.value.reply.code == 500
+    # RFC 5321 §3.8: the server closes, so it says 421.
+    assert (caught.value.reply.code, caught.value.reply.status) == (421, "4.5.2")
     assert state(server) is State.ERROR
 
 

@@ -550,7 +550,7 @@ def test_unterminated_line_beyond_the_hard_cap_is_fatal() -> None:
     with pytest.raises(RemoteProtocolError) as raised:
         server.next_event()  # ... and not one octet more
     assert raised.value.reply is not None
-    assert (raised.value.reply.code, raised.value.reply.status) == (500, "5.5.2")
+    assert (raised.value.reply.code, raised.value.reply.status) == (421, "4.5.2")
     assert state(server) is State.ERROR
     with pytest.raises(LocalProtocolError):
         server.next_event()

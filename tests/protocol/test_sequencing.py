@@ -534,13 +534,24 @@ def test_bdat_when_chunking_not_advertised_consumes_its_chunk_then_gets_502(feed
 
 
 @pytest.mark.parametrize(
-    "line", [b"BDAT ten\r\n", b"BDAT\r\n", b"BDAT 10 FIRST\r\n", b"BDAT -1\r\n"]
+    "line",
+    [
+        b"BDAT ten\r\n",
+        b"BDAT\r\n",
+        b"BDAT 10 FIRST\r\n",
+        b"BDAT -1\r\n",
+        b"BDAT 3 LASTX\r\n",
+        "BDAT 3 LA\u017fT\r\n".encode(),  # long s: Unicode upper-cases it to S
+    ],
 )
 def test_bdat_without_a_valid_size_is_fatal(line: bytes, feed: Feed) -> None:
-    # Without its size nobody can tell where the chunk ends: the framing is lost.
+    # Without its size nobody can tell where the chunk ends: the framing is lost,
+    # and a server that closes says 421 (RFC 5321 §3.8).
     server = server_after(EHLO, MAIL, RCPT)
-    with pytest.raises(RemoteProtocolError):
+    with pytest.raises(RemoteProtocolError) as raised:
         exchange(server, line, feed)
+    assert raised.value.reply is not None
+    assert (raised.value.reply.code, raised.value.reply.status) == (421, "4.5.4")
     assert state(server) is State.ERROR
 
 
@@ -727,3 +738,41 @@ def test_421_may_be_the_greeting() -> None:
     server = Connection(SERVER)
     server.send(Reply(421, "4.3.2", "Too busy, try later"))
     assert state(server) is State.CLOSED
+
+
+# --- verbs and keywords are ASCII (RFC 5321 §2.4) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "MA\u0131L FROM:<alice@example.org>\r\n",  # dotless i: "I" to str.upper()
+        "R\u017fET\r\n",  # long s: "S" to str.upper()
+        "QU\u0131T\r\n",
+        "\u017fTARTTLS\r\n",
+    ],
+)
+def test_a_verb_with_a_letter_only_unicode_upper_cases_to_ascii_is_unrecognized(
+    line: str, feed: Feed
+) -> None:
+    server = server_after(EHLO, answers=ehlo_offering(Extensions(starttls=True)))
+    assert refused(server, line.encode(), feed) == UNRECOGNIZED
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "MAIL FROM:<alice@example.org> BODY=8B\u0131TMIME\r\n",
+        "MAIL FROM:<alice@example.org> RET=HDR\u017f\r\n",
+    ],
+)
+def test_mail_parameter_values_match_ascii_letters_only(line: str, feed: Feed) -> None:
+    offered = Extensions(eightbitmime=True, dsn=True, smtputf8=True)
+    server = server_after(EHLO, answers=ehlo_offering(offered))
+    assert refused(server, line.encode(), feed) == MALFORMED_PARAMETER
+
+
+def test_rcpt_notify_matches_ascii_letters_only(feed: Feed) -> None:
+    server = server_after(EHLO, MAIL, answers=ehlo_offering(Extensions(dsn=True)))
+    line = "RCPT TO:<bob@example.net> NOTIFY=\u017fUCCESS\r\n".encode()
+    assert refused(server, line, feed) == MALFORMED_PARAMETER

@@ -13,6 +13,7 @@ from smtpx.protocol import (
     RcptTo,
     Rejected,
     Reply,
+    ip_literal,
     is_mailbox,
 )
 from smtpx.protocol._address import parse_path
@@ -136,12 +137,46 @@ def test_malformed_path_is_refused_501(argument: str) -> None:
         "[192.0.2]",
         "[192.0.2.1.5]",
         "[-tag:x]",
+        # The grammar, not Python's ipaddress: no zone, and at most 6 groups
+        # besides "::" (4 before an IPv4 tail).
+        "[IPv6:fe80::1%eth0]",
+        "[IPv6:1::2:3:4:5:6:7]",
+        "[IPv6:1:2:3:4:5:6:7::]",
+        "[IPv6:1:2:3:4:5::192.0.2.1]",
+        "[IPv6:::ffff:192.0.2.256]",
+        "[1234.0.0.1]",
+        "[\u0661.2.3.4]",  # an Arabic-Indic digit: Snum is ASCII DIGIT
+        "[IPv6:\u0661::1]",
     ],
 )
 def test_invalid_address_literal_is_refused_501(literal: str) -> None:
     # RFC 5321 §4.1.3: IPv4, "IPv6:" and a valid address, or a Standardized-tag.
     assert refused(f"<a@{literal}>", sender=True) == SENDER_SYNTAX
     assert refused(f"<a@{literal}>", sender=False) == RECIPIENT_SYNTAX
+
+
+@pytest.mark.parametrize(
+    ("literal", "address"),
+    [
+        ("[192.0.2.1]", "192.0.2.1"),
+        ("[127.0.0.01]", "127.0.0.1"),  # Snum = 1*3DIGIT: leading zeros are allowed
+        ("[127.000.000.001]", "127.0.0.1"),
+        ("[IPv6:2001:db8::1]", "2001:db8::1"),
+        ("[ipv6:1:2:3:4:5:6:7:8]", "1:2:3:4:5:6:7:8"),
+        ("[IPv6:1:2:3:4:5:6::]", "1:2:3:4:5:6::"),
+        ("[IPv6:::ffff:192.0.2.01]", "::ffff:c000:201"),
+        ("[IPv6:1:2:3:4::192.0.2.1]", "1:2:3:4::c000:201"),
+        ("[IPv6:1:2:3:4:5:6:192.0.2.1]", "1:2:3:4:5:6:c000:201"),
+    ],
+)
+def test_address_literals_follow_the_rfc_5321_grammar(literal: str, address: str) -> None:
+    assert parse_path(f"<a@{literal}>", LIMITS, sender=False)[0] == f"a@{literal}"
+    assert str(ip_literal(literal)) == address
+
+
+@pytest.mark.parametrize("domain", ["example.com", "[tag:anything]", "[x]", "192.0.2.1"])
+def test_ip_literal_is_none_for_what_is_not_an_ip_literal(domain: str) -> None:
+    assert ip_literal(domain) is None
 
 
 def test_local_part_limit_is_64_octets() -> None:

@@ -351,7 +351,11 @@ def test_a_bad_local_name_is_refused_at_once(dns_server: DnsServer) -> None:
 
 @pytest.mark.parametrize(
     ("domain", "address"),
-    [("[192.0.2.1]", "192.0.2.1"), ("[IPv6:2001:DB8::1]", "2001:db8::1")],
+    [
+        ("[192.0.2.1]", "192.0.2.1"),
+        ("[IPv6:2001:DB8::1]", "2001:db8::1"),
+        ("[192.0.2.01]", "192.0.2.1"),  # leading zeros: RFC 5321 §4.1.3 allows them
+    ],
 )
 def test_an_address_literal_is_the_hop_itself(
     dns_server: DnsServer, domain: str, address: str

@@ -14,7 +14,7 @@ client and server drivers of smtpx (and yours) do the I/O.
 
 from __future__ import annotations
 
-from ._address import is_mailbox
+from ._address import ip_literal, is_mailbox
 from ._connection import CLIENT, SERVER, Connection, Role
 from ._data import BareLineEndings
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -92,6 +92,7 @@ __all__ = [
     "State",
     "Vrfy",
     "format_reply",
+    "ip_literal",
     "is_mailbox",
     "standard_reply",
     "xtext_decode",

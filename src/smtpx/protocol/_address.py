@@ -19,6 +19,7 @@ import functools
 import ipaddress
 import re
 
+from . import _ascii
 from ._errors import Refused
 from ._events import Reply
 from ._limits import Limits
@@ -43,6 +44,7 @@ _PATH = rf"<(?:{_ADL})?({_MAILBOX})>"
 _A = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
 _L = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _PLAIN_PATH = re.compile(rf"<({_A}(?:\.{_A})*@{_L}(?:\.{_L})*)>")
+_IPV4 = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})")
 _GENERAL_LITERAL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?:[\x21-\x5a\x5e-\x7e]+")
 
 SYNTAX_SENDER = Reply(501, "5.1.7", "Bad sender address syntax")
@@ -56,22 +58,58 @@ def _full(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+def ip_literal(domain: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in ``[192.0.2.1]`` or ``[IPv6:2001:db8::1]``, read by RFC 5321
+    §4.1.3's grammar; None for anything else (a domain name, a general literal, a
+    malformed one).
+
+    The grammar differs from Python's ``ipaddress`` both ways: an IPv4 ``Snum`` is
+    1 to 3 digits, leading zeros allowed (``[127.0.0.01]``); an IPv6 literal has
+    no zone (``%eth0``) and, compressed, at most 6 groups besides the ``::`` (4
+    before an IPv4 tail).
+    """
+    if not (domain.startswith("[") and domain.endswith("]")):
+        return None
+    inner = domain[1:-1]
+    if _ascii.upper(inner[:5]) == "IPV6:":
+        return _ipv6(inner[5:])
+    return _ipv4(inner)
+
+
+def _ipv4(text: str) -> ipaddress.IPv4Address | None:
+    match = _IPV4.fullmatch(text)
+    if match is None or any(int(snum) > 255 for snum in match.groups()):
+        return None
+    return ipaddress.IPv4Address(".".join(str(int(snum)) for snum in match.groups()))
+
+
+def _ipv6(text: str) -> ipaddress.IPv6Address | None:
+    if not text.isascii() or "%" in text:
+        return None
+    head, dot, _ = text.partition(".")
+    if dot:  # IPv6v4: the IPv4 tail by the same rules as an IPv4 literal
+        head, _, tail = text.rpartition(":")
+        address = _ipv4(tail)
+        if address is None:
+            return None
+        text = f"{head}:{address}"
+    try:
+        address6 = ipaddress.IPv6Address(text)
+    except ValueError:
+        return None
+    if "::" in text:
+        groups = [group for group in text.split(":") if group and "." not in group]
+        if len(groups) > (4 if dot else 6):
+            return None
+    return address6
+
+
 def _check_literal(domain: str) -> bool:
     """RFC 5321 §4.1.3: IPv4, ``IPv6:`` or a general tagged literal."""
-    inner = domain[1:-1]
-    if inner[:5].upper() == "IPV6:":
-        try:
-            ipaddress.IPv6Address(inner[5:])
-        except ValueError:
-            return False
+    if ip_literal(domain) is not None:
         return True
-    if ":" in inner:
-        return _GENERAL_LITERAL.fullmatch(inner) is not None
-    try:
-        ipaddress.IPv4Address(inner)
-    except ValueError:
-        return False
-    return True
+    inner = domain[1:-1]
+    return _ascii.upper(inner[:5]) != "IPV6:" and _GENERAL_LITERAL.fullmatch(inner) is not None
 
 
 def check_mailbox(mailbox: str, limits: Limits, syntax: Reply) -> None:
@@ -105,7 +143,7 @@ def parse_path(argument: str, limits: Limits, *, sender: bool) -> tuple[str, str
             check_mailbox(mailbox, limits, syntax)
     elif sender and argument.startswith("<>"):
         mailbox, rest = "", argument[2:]
-    elif not sender and argument[:12].lower() == "<postmaster>":
+    elif not sender and _ascii.upper(argument[:12]) == "<POSTMASTER>":
         mailbox, rest = argument[1:11], argument[12:]
     else:
         match = _full(_PATH).match(argument)

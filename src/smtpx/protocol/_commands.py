@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from . import _ascii
 from ._address import NEEDS_SMTPUTF8, parse_path
 from ._errors import LocalProtocolError, Refused
 from ._events import (
@@ -46,7 +47,7 @@ _MECHANISM = re.compile(r"[A-Za-z0-9_-]{1,20}\Z")
 # RFC 4954 §4: the initial response is base64, or "=" for an empty one.
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z|=\Z")
 _CONTROL = re.compile(r"[\r\n\0]")
-_BDAT = re.compile(r"([0-9]{1,20})(?: +(LAST))? *\Z", re.IGNORECASE)
+_BDAT = re.compile(r"([0-9]{1,20})(?: +(LAST))? *\Z", re.IGNORECASE | re.ASCII)
 
 
 class Context:
@@ -85,7 +86,7 @@ def _hello(cls: type[Ehlo] | type[Helo]) -> Callable[[str, Context], Command]:
 
 
 def _mail(argument: str, ctx: Context) -> Command:
-    if argument[:5].upper() != "FROM:":
+    if _ascii.upper(argument[:5]) != "FROM:":
         raise _syntax("MAIL FROM:<address>")
     mailbox, params = parse_path(argument[5:].lstrip(" "), ctx.limits, sender=True)
     if not params:
@@ -99,7 +100,7 @@ def _mail(argument: str, ctx: Context) -> Command:
 
 
 def _rcpt(argument: str, ctx: Context) -> Command:
-    if argument[:3].upper() != "TO:":
+    if _ascii.upper(argument[:3]) != "TO:":
         raise _syntax("RCPT TO:<address>")
     mailbox, params = parse_path(argument[3:].lstrip(" "), ctx.limits, sender=False)
     if not mailbox.isascii() and not ctx.smtputf8:

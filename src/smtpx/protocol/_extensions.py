@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import _ascii
 from ._events import Reply
 
 _FLAGS = {
@@ -60,13 +61,13 @@ class Extensions:
         other: list[tuple[str, str]] = []
         for line in lines:
             keyword, _, params = line.strip().partition(" ")
-            keyword = keyword.upper()
+            keyword = _ascii.upper(keyword)
             if keyword in _FLAGS:
                 flags[_FLAGS[keyword]] = True
             elif keyword == "SIZE":
                 size = int(params) if params.isdigit() and params.isascii() else 0
             elif keyword == "AUTH" or keyword.startswith("AUTH="):
-                mechanisms = (keyword[5:] + " " + params).upper().split()
+                mechanisms = _ascii.upper(keyword[5:] + " " + params).split()
                 auth = tuple(dict.fromkeys((auth or ()) + tuple(mechanisms)))
             elif keyword:
                 other.append((keyword, params))

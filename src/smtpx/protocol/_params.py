@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import _ascii
 from ._errors import Refused
 from ._events import MailFrom, RcptTo, Reply
 from ._extensions import Extensions
@@ -98,7 +99,7 @@ def parse_mail_params(text: str, ext: Extensions, limits: Limits) -> dict[str, A
             fields["size"] = size
         elif keyword == "BODY":  # RFC 6152 §3, RFC 3030 §3
             _offered(ext.eightbitmime or ext.binarymime)
-            body = (value or "").upper()
+            body = _ascii.upper(value or "")
             if body not in _BODY:
                 raise malformed(keyword)
             _offered(body != "BINARYMIME" or ext.binarymime)
@@ -111,7 +112,7 @@ def parse_mail_params(text: str, ext: Extensions, limits: Limits) -> dict[str, A
             fields["smtputf8"] = True
         elif keyword == "RET":  # RFC 3461 §4.3
             _offered(ext.dsn)
-            ret = (value or "").upper()
+            ret = _ascii.upper(value or "")
             if ret not in ("FULL", "HDRS"):
                 raise malformed(keyword)
             fields["ret"] = ret
@@ -135,7 +136,7 @@ def parse_rcpt_params(text: str, ext: Extensions) -> dict[str, Any]:
     for keyword, value in _split(text).items():
         if keyword == "NOTIFY":  # RFC 3461 §4.1
             _offered(ext.dsn)
-            words = tuple((value or "").upper().split(","))
+            words = tuple(_ascii.upper(value or "").split(","))
             never = words == ("NEVER",)
             if not never and (not set(words) <= _NOTIFY or len(set(words)) != len(words)):
                 raise malformed(keyword)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from . import _ascii
 from ._commands import READERS, UNRECOGNIZED, Context, is_base64
 from ._data import TOO_BIG, BareLineEndings, DotReader
 from ._errors import LocalProtocolError, Refused, RemoteProtocolError
@@ -48,6 +49,10 @@ LINE_TOO_LONG = Reply(500, "5.5.2", "Line too long")
 BAD_CHARACTERS = Reply(500, "5.5.2", "Bare CR, LF or NUL in command line")
 NOT_UTF8 = Reply(500, "5.5.2", "Command line is not UTF-8")
 TOO_MANY_ERRORS = Reply(421, "4.7.0", "Too many errors, closing connection")
+# RFC 5321 §3.8: a server that closes on its own says 421 first. These end the
+# session because the framing is lost: where the next command starts is unknown.
+LINE_FLOOD = Reply(421, "4.5.2", "Line too long, closing connection")
+BDAT_MALFORMED = Reply(421, "4.5.4", "Syntax: BDAT size [LAST]; closing connection")
 AUTH_CANCELLED = Reply(501, "5.7.0", "Authentication cancelled")  # RFC 4954 §4
 AUTH_NOT_BASE64 = Reply(501, "5.5.2", "Cannot decode response")  # RFC 4954 §4
 BINARYMIME_NEEDS_BDAT = Reply(503, "5.5.1", "BODY=BINARYMIME requires BDAT")  # RFC 3030 §3
@@ -179,7 +184,7 @@ class ServerEngine:
         # RFC 5321 §4.5.3.1.4: 512 octets including the CRLF.
         if len(line) + 2 > self._command_line and len(line) + 2 > self._line_limit(line):
             if len(line) > self.limits.line_hard_cap:
-                raise RemoteProtocolError("line flood", LINE_TOO_LONG)
+                raise RemoteProtocolError("line flood", LINE_FLOOD)
             return self._reject(LINE_TOO_LONG)
         if _CONTROL.search(line) is not None:
             return self._reject(BAD_CHARACTERS)
@@ -190,7 +195,7 @@ class ServerEngine:
         if self.state is _AUTH:
             return self._auth_response(text)
         verb, _, argument = text.partition(" ")
-        verb = verb.upper()
+        verb = _ascii.upper(verb)
         reader = READERS.get(verb)
         if reader is None:
             return self._reject(UNRECOGNIZED)
@@ -202,7 +207,7 @@ class ServerEngine:
         except Refused as refused:
             if verb == "BDAT":
                 # Without a size nobody knows where the chunk ends.
-                raise RemoteProtocolError("malformed BDAT command", refused.reply) from None
+                raise RemoteProtocolError("malformed BDAT command", BDAT_MALFORMED) from None
             return self._reject(refused.reply)
         if verb == "BDAT":
             assert isinstance(event, Bdat)
@@ -280,7 +285,7 @@ class ServerEngine:
         keep = 1 if data.endswith(b"\r") else 0
         self._skipped += len(buffer.take(len(data) - keep))
         if self._skipped > self.limits.line_hard_cap:
-            raise RemoteProtocolError("unterminated line flood", LINE_TOO_LONG)
+            raise RemoteProtocolError("unterminated line flood", LINE_FLOOD)
         if self._eof:
             self.state = State.CLOSED
             return ConnectionClosed()

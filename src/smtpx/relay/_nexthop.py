@@ -86,6 +86,8 @@ from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
 
+from ..protocol import ip_literal
+
 SMTP_PORT = 25
 # dnspython's own default lifetime of one lookup, every nameserver and retry included.
 DNS_TIMEOUT = 5.0
@@ -537,17 +539,14 @@ def _address_literal(domain: str) -> str | None:
     None for a domain name; HopFailure for a literal this relay cannot use."""
     if not domain.startswith("["):
         return None
-    inside = domain[1:-1] if domain.endswith("]") else ""
-    try:
-        if inside[:5].lower() == "ipv6:":
-            return str(ipaddress.IPv6Address(inside[5:]))
-        return str(ipaddress.IPv4Address(inside))
-    except ValueError:
+    address = ip_literal(domain)
+    if address is None:
         raise HopFailure(
             f"{domain} is not an IPv4 or IPv6 address literal (RFC 5321 §4.1.3)",
             status="5.1.3",
             domain=domain,
-        ) from None
+        )
+    return str(address)
 
 
 def _split_local(local: Iterable[str]) -> tuple[frozenset[str], frozenset[IPAddress]]:

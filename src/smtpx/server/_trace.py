@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import random
+import re
 import time
 
 from ._handler import SessionInfo
@@ -23,16 +25,40 @@ def received(session: SessionInfo, hostname: str) -> bytes:
     """``Received: from HELO ([address]) by hostname with PROTO id ID for <rcpt>; date``."""
     address = session.client_address
     literal = f"[IPv6:{address}]" if ":" in address else f"[{address}]"
-    helo = session.helo or literal
     lines = [
-        f"Received: from {helo} ({literal})",
+        f"Received: {_from(session.helo, literal)}",
         f"\tby {hostname} (smtpx) with {protocol_name(session)} id {_trace_id()}",
     ]
-    # RFC 5321 §4.4: "for" names the recipient only when there is exactly one.
-    if len(session.recipients) == 1:
+    # RFC 5321 §4.4: "for" names the recipient only when there is exactly one, and
+    # only a mailbox (not a bare "postmaster").
+    if len(session.recipients) == 1 and "@" in session.recipients[0][0]:
         lines[-1] += f"\r\n\tfor <{session.recipients[0][0]}>"
     lines[-1] += f"; {_date()}"
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def _from(helo: str, literal: str) -> str:
+    """The from clause: the HELO name as given when it reads as a host name or an
+    address literal. Otherwise (``a;b``, ``x(y``, 8-bit) the client's address stands
+    there and the name goes in a comment, its ``(``, ``)`` and ``\\`` escaped and
+    anything else outside printable ASCII as ``?``: a ``;`` or ``(`` left bare would
+    end the clause early or swallow the date (RFC 5322 §3.2.2, §3.6.7)."""
+    if not helo:
+        return f"from {literal} ({literal})"
+    if not helo.isascii():
+        # An internationalized name: its A-labels (RFC 5890), as DNS knows it.
+        with contextlib.suppress(UnicodeError):
+            helo = helo.encode("idna").decode("ascii")
+    if _HOST.fullmatch(helo) is not None:
+        return f"from {helo} ({literal})"
+    name = "".join(_COMMENT.get(c, c) if " " < c < "\x7f" else "?" for c in helo)
+    return f"from {literal} ({literal}) (helo={name})"
+
+
+# What the from clause takes as written: letters, digits and ._:- (Windows names
+# have underscores), or that inside brackets (an address literal).
+_HOST = re.compile(r"[A-Za-z0-9_.:-]+|\[[A-Za-z0-9_.:-]+\]")
+_COMMENT = {"(": "\\(", ")": "\\)", "\\": "\\\\"}
 
 
 def _trace_id() -> str:

@@ -7,9 +7,9 @@ caller awaits. The writer thread takes the first job, then everything else
 already queued (up to ``MAX_BATCH``), applies them all in ONE transaction and
 commits. With ``PRAGMA synchronous=FULL`` in WAL mode the commit is the fsync of
 the WAL, so the batch shares one disk flush; only then are the futures resolved,
-all of a batch's in one ``loop.call_soon_threadsafe`` per loop. While a commit is flushing, new jobs pile
-up in the queue and become the next batch: the busier the server, the more
-messages per fsync. Nothing is delayed to wait for company.
+all of a batch's in one ``loop.call_soon_threadsafe`` per loop. While a commit
+is flushing, new jobs pile up in the queue and become the next batch: the
+busier the server, the more messages per fsync. Nothing is delayed to wait for company.
 
 Checkpoints (copying the WAL into the database, and its fsync) are the
 writer's too, but only after a batch's futures are resolved, so no add() waits
