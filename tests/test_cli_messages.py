@@ -8,6 +8,7 @@ subprocess (tests/cli_command.py), and reads what it printed and, for
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tests.store.storage import ENVELOPE, SIMPLE, add, headed, on_store
 from smtpx.store import SQLiteStore
 
 UNKNOWN = "0" * 20
+EX_CONFIG = 78
 
 
 def fill(data_dir: Path, *raws: bytes) -> list[str]:
@@ -137,3 +139,58 @@ def test_the_group_data_dir_is_used_and_a_later_one_wins(
     assert smtpx("messages", "count").lines == ["1"]  # ./smtpx-data, the default
     assert smtpx("messages", "--data-dir", "other", "count").lines == ["2"]
     assert smtpx("messages", "--data-dir", "nowhere", "count", "--data-dir", "other").lines == ["2"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--limit", "99999999999999999999"], ["--limit", "0"], ["--before", "nope"], ["--before", ""]],
+)
+def test_list_refuses_a_limit_or_cursor_it_cannot_use(tmp_path: Path, options: list[str]) -> None:
+    fill(tmp_path, SIMPLE)
+    run = smtpx("messages", "list", *options, "--data-dir", str(tmp_path))
+    assert run.code == EX_USAGE, run
+    assert "Traceback" not in run.stderr
+
+
+def test_an_empty_database_file_is_no_store_and_stays_empty(tmp_path: Path) -> None:
+    database = tmp_path / "messages.sqlite3"
+    database.write_bytes(b"")
+    run = smtpx("messages", "list", "--data-dir", str(tmp_path))
+    assert run.code == EX_NOINPUT, run
+    assert database.read_bytes() == b""
+
+
+def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    database = tmp_path / "messages.sqlite3"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE foo (x)")
+    connection.close()
+    run = smtpx("messages", "list", "--data-dir", str(tmp_path))
+    assert run.code == EX_CONFIG, run
+    assert "is not an smtpx store" in one_error_line(run, "smtpx messages")
+    with sqlite3.connect(database) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master")]
+    connection.close()
+    assert tables == ["foo"]
+
+
+def test_show_reads_a_text_part_in_a_charset_python_does_not_know(tmp_path: Path) -> None:
+    data = (
+        b'Subject: odd\r\nContent-Type: text/plain; charset="bogus-charset"\r\n\r\n'
+        b"caf\xc3\xa9 \xff\r\n"
+    )
+    (message_id,) = fill(tmp_path, data)
+    run = smtpx("messages", "show", message_id, "--data-dir", str(tmp_path))
+    assert run.code == EX_OK, run.stderr
+    assert run.lines[-1] == "café \ufffd"
+
+
+def test_show_never_writes_the_senders_control_characters(tmp_path: Path) -> None:
+    data = b"Subject: \x1b[31mRED\x1b]0;title\x07\r\n\r\nclear \x1b[2J screen\r\n"
+    (message_id,) = fill(tmp_path, data)
+    run = smtpx("messages", "show", message_id, "--data-dir", str(tmp_path))
+    assert run.code == EX_OK, run.stderr
+    assert "\x1b" not in run.stdout
+    assert "\x07" not in run.stdout
+    assert "Subject: \\x1b[31mRED\\x1b]0;title\\x07" in run.lines
+    assert run.lines[-1] == "clear \\x1b[2J screen"

@@ -16,6 +16,7 @@ from tests.store.storage import add, headed, on_store
 from smtpx.store import Envelope, Recipient, SQLiteStore, StoredMessage
 
 EX_NOINPUT = 66
+EX_CANTCREAT = 73
 
 
 def fill(data_dir: Path, *raws: bytes) -> list[str]:
@@ -118,3 +119,52 @@ def test_a_malformed_search_is_a_usage_error_in_one_line(tmp_path: Path) -> None
         assert run.code == EX_USAGE, run
         assert "unknown filter 'Re:'" in run.stderr
         assert "Traceback" not in run.stderr
+
+
+def test_import_takes_delivered_to_when_the_headers_name_no_recipient(tmp_path: Path) -> None:
+    data = (
+        b"Delivered-To: carol@example.net\r\nFrom: a@example.org\r\n"
+        b"Subject: sent to Bcc only\r\n\r\nx\r\n"
+    )
+    (tmp_path / "a.eml").write_bytes(data)
+    run = smtpx("messages", "--data-dir", str(tmp_path / "d"), "import", str(tmp_path / "a.eml"))
+    assert run.code == 0, run
+    ((stored, raw),) = everything(tmp_path / "d")
+    assert stored.envelope == Envelope("a@example.org", (Recipient("carol@example.net"),))
+    assert raw == data
+
+
+def test_import_of_a_file_that_holds_no_message_keeps_nothing_and_makes_no_store(
+    tmp_path: Path,
+) -> None:
+    for name, data in (("notes.txt", b"just some text\n"), ("empty", b"")):
+        (tmp_path / name).write_bytes(data)
+        run = smtpx("messages", "--data-dir", str(tmp_path / "d"), "import", str(tmp_path / name))
+        assert run.code == EX_DATAERR, run
+        assert "no messages in" in one_error_line(run, "smtpx messages import")
+    assert not (tmp_path / "d").exists()
+
+
+def test_import_passes_over_a_directory_named_like_an_eml_file(tmp_path: Path) -> None:
+    (tmp_path / "in" / "sub.eml").mkdir(parents=True)
+    (tmp_path / "in" / "a.eml").write_bytes(headed("fine"))
+    run = smtpx("messages", "--data-dir", str(tmp_path / "d"), "import", str(tmp_path / "in"))
+    assert run.code == 0, run
+    assert len(everything(tmp_path / "d")) == 1
+
+
+def test_export_where_no_directory_can_be_made_is_one_line_and_ex_cantcreat(
+    tmp_path: Path,
+) -> None:
+    fill(tmp_path / "d", headed("one"))
+    (tmp_path / "a-file").write_text("in the way")
+    target = tmp_path / "a-file" / "out"
+    run = smtpx("messages", "--data-dir", str(tmp_path / "d"), "export", str(target))
+    assert run.code == EX_CANTCREAT, run
+    assert f"cannot create {target}" in one_error_line(run, "smtpx messages export")
+
+
+def test_export_without_a_store_leaves_no_directory_behind(tmp_path: Path) -> None:
+    run = smtpx("messages", "--data-dir", str(tmp_path / "d"), "export", str(tmp_path / "out"))
+    assert run.code == EX_NOINPUT, run
+    assert not (tmp_path / "out").exists()

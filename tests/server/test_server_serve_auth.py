@@ -9,10 +9,11 @@ to start on a file it cannot read, in one line with exit 78 (EX_CONFIG).
 from __future__ import annotations
 
 import smtplib
+import subprocess
 from pathlib import Path
 
 import pytest
-from tests.cli_command import one_error_line, smtpx
+from tests.cli_command import SCRIPT, one_error_line, smtpx
 from tests.peers import LOOPBACK, TlsCerts, free_port
 from tests.server.receiver import MESSAGE, SENDER
 from tests.server.test_server_serve import (
@@ -22,6 +23,8 @@ from tests.server.test_server_serve import (
     serve,  # noqa: F401 - the fixture
     stored_in,
 )
+
+from smtpx.server import AuthFileError, PasswordClaim, Users, Verdict
 
 EX_DATAERR = 65
 FAR = "dave@elsewhere.net"
@@ -51,14 +54,57 @@ def test_passwd_adds_then_changes_a_user_and_keeps_the_others(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("args", "stdin", "code"),
-    [(["alice"], "\n", EX_DATAERR), (["al:ice"], "pw\n", EX_USAGE)],
-    ids=["empty-password", "colon-in-name"],
+    [
+        (["alice"], "\n", EX_DATAERR),
+        (["al:ice"], "pw\n", EX_USAGE),
+        # str.splitlines() splits at these: the file would not read back.
+        (["a\x0bb"], "pw\n", EX_USAGE),
+        (["a\u2028b"], "pw\n", EX_USAGE),
+        (["alice", "--clear"], "pa\rss\n", EX_DATAERR),
+        (["alice", "--clear"], "pa\x1css\n", EX_DATAERR),
+    ],
+    ids=["empty-password", "colon-in-name", "vt-in-name", "u2028-in-name", "cr", "fs"],
 )
 def test_passwd_refuses(tmp_path: Path, args: list[str], stdin: str, code: int) -> None:
     run = smtpx("passwd", str(tmp_path / "users"), *args, stdin=stdin)
     assert run.code == code, run
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "users").exists()
+
+
+def test_passwd_refuses_a_password_that_is_not_utf8(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    done = subprocess.run(
+        [str(SCRIPT), "passwd", str(users), "alice"],
+        input=b"\xff\xfe\n",
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == EX_DATAERR, done.stderr
+    assert done.stderr.decode().splitlines() == ["smtpx passwd: the password is not valid UTF-8"]
+    assert not users.exists()
+
+
+def test_a_hashed_password_may_hold_any_character_and_the_file_reads_back(
+    tmp_path: Path,
+) -> None:
+    users = tmp_path / "users"
+    passwd(users, "alice", "pa\rss\x0bw\u2028rd")
+    passwd(users, "bob", "second")  # reads the file back: it must still parse
+    assert Users.load(users).check(PasswordClaim("alice", "pa\rss\x0bw\u2028rd")) is (
+        Verdict.ACCEPTED
+    )
+
+
+def test_a_users_file_naming_a_user_twice_is_refused(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    users.write_text("alice:{PLAIN}one\nbob:{PLAIN}x\nalice:{PLAIN}two\n")
+    with pytest.raises(AuthFileError, match="line 3: alice is already given on line 1"):
+        Users.load(users)
+    run = smtpx("passwd", str(users), "carol", stdin="pw\n")
+    assert run.code == EX_CONFIG, run
+    assert "line 3: alice is already given on line 1" in one_error_line(run, "smtpx passwd")
 
 
 def test_passwd_never_rewrites_a_file_it_cannot_read(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import email.message
 import email.parser
 import email.policy
 import sys
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
@@ -13,7 +14,14 @@ import click
 
 from ..store import QueryError, SQLiteStore, StoredMessage
 from ._exits import EX_DATAERR
-from ._stores import DEFAULT_DATA_DIR, data_dir_option, fail, with_store
+from ._stores import (
+    DEFAULT_DATA_DIR,
+    MAX_LIMIT,
+    data_dir_option,
+    fail,
+    message_id_option,
+    with_store,
+)
 
 T = TypeVar("T")
 
@@ -38,8 +46,10 @@ def messages(ctx: click.Context, data_dir: str) -> None:
 
 @messages.command("list")
 @data_dir_option
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--before", metavar="ID", help="Older than this message (paging).")
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_LIMIT), default=50, show_default=True)
+@click.option(
+    "--before", metavar="ID", callback=message_id_option, help="Older than this message (paging)."
+)
 @click.option(
     "--search",
     "text",
@@ -80,23 +90,43 @@ def show(data_dir: str | None, message_id: str) -> None:
     message, raw = _with_store(data_dir, work)
     if message is None or raw is None:
         _missing(message_id)
-    click.echo(f"id:         {message.id}")
-    click.echo(f"received:   {message.received_at.isoformat()}")
-    click.echo(f"client:     {message.origin.client_address} ({message.origin.helo})")
-    click.echo(f"mail from:  <{message.envelope.sender}>")
-    for recipient in message.envelope.recipients:
-        click.echo(f"rcpt to:    <{recipient.address}>")
-    click.echo("")
+    lines = [
+        f"id:         {message.id}",
+        f"received:   {message.received_at.isoformat()}",
+        f"client:     {message.origin.client_address} ({message.origin.helo})",
+        f"mail from:  <{message.envelope.sender}>",
+        *(f"rcpt to:    <{recipient.address}>" for recipient in message.envelope.recipients),
+        "",
+    ]
     parsed = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
     assert isinstance(parsed, email.message.EmailMessage)
-    for name, value in parsed.items():
-        click.echo(f"{name}: {value}")
-    click.echo("")
+    lines += [f"{name}: {value}" for name, value in parsed.items()]
+    lines.append("")
     body = parsed.get_body(preferencelist=("plain",))
-    if body is not None:
-        click.echo(str(body.get_content()).rstrip("\n"))
-    else:
-        click.echo("(no text part)")
+    text = _text(body).replace("\r\n", "\n") if body is not None else "(no text part)"
+    lines.append(text.rstrip("\n"))
+    # Whoever sent the mail wrote these lines: no escape sequence of theirs reaches
+    # the terminal.
+    click.echo("\n".join(_visible(line) for line in lines))
+
+
+def _text(part: email.message.MIMEPart) -> str:
+    """A text part's content; with a charset Python does not know, its bytes read as
+    UTF-8 (what cannot be read shown as U+FFFD), not an error."""
+    try:
+        return str(part.get_content())
+    except (LookupError, UnicodeError):
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def _visible(line: str) -> str:
+    """``line`` with control characters (ESC and the rest, but tab and newline) written
+    as ``\\xNN``, so a message cannot drive the terminal showing it."""
+    return "".join(
+        f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" and c not in "\t\n" else c
+        for c in line
+    )
 
 
 @messages.command()

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 
-from ..server import AuthFileError, Users, hash_password
+from ..server import (
+    AuthFileError,
+    Users,
+    check_password,
+    check_user_name,
+    hash_password,
+    users_file_lines,
+)
 from ._exits import EX_CANTCREAT, EX_CONFIG, EX_DATAERR
 
 
@@ -23,17 +30,21 @@ from ._exits import EX_CANTCREAT, EX_CONFIG, EX_DATAERR
 )
 def passwd(auth_file: str, user: str, clear: bool) -> None:
     """Set USER's password in AUTH_FILE (asked for, or one line on stdin)."""
-    if not user or ":" in user or user != user.strip() or "\n" in user:
-        raise click.BadParameter("a user name has no colon, line break or edge spaces")
+    try:
+        check_user_name(user)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="USER") from None
     path = Path(auth_file)
     lines = _read(path)
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password or "\n" in password:
-        click.echo("smtpx passwd: an empty password is not allowed", err=True)
-        raise SystemExit(EX_DATAERR)
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    try:
+        check_password(password, clear=clear)
+    except ValueError as error:
+        click.echo(f"smtpx passwd: {error}", err=True)
+        raise SystemExit(EX_DATAERR) from None
     secret = "{PLAIN}" + password if clear else hash_password(password)
     entry = f"{user}:{secret}"
     kept = [line for line in lines if line.partition(":")[0] != user]
@@ -50,7 +61,7 @@ def _read(path: Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as error:
         click.echo(f"smtpx passwd: cannot read {path}: {error}", err=True)
         raise SystemExit(EX_CONFIG) from None
-    lines = text.splitlines()
+    lines = users_file_lines(text)
     try:
         Users.from_lines(lines, str(path))  # never rewrite a file we do not understand
     except AuthFileError as error:

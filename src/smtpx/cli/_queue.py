@@ -24,7 +24,7 @@ import click
 
 from ..store import Delivery, DeliveryStatus, SQLiteStore, StoredMessage
 from ._exits import EX_DATAERR, EX_USAGE
-from ._stores import DEFAULT_DATA_DIR, data_dir_option, fail, with_store
+from ._stores import DEFAULT_DATA_DIR, MAX_LIMIT, data_dir_option, fail, with_store
 
 T = TypeVar("T")
 
@@ -106,7 +106,7 @@ def queue(ctx: click.Context, data_dir: str) -> None:
 @queue.command("list")
 @data_dir_option
 @click.option("--pending", is_flag=True, help="Only messages with a recipient still to send to.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_LIMIT), default=100, show_default=True)
 def list_(data_dir: str | None, pending: bool, limit: int) -> None:
     """Messages with pending recipients first, then newest.
 

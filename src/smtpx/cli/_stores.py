@@ -18,17 +18,33 @@ from typing import NoReturn, TypeVar
 
 import click
 
-from ..store import SQLiteStore, StoreError
+from ..store import SQLiteStore, StoreError, is_message_id
 from ._exits import EX_CONFIG, EX_NOINPUT, EX_TEMPFAIL
 
-__all__ = ["DEFAULT_DATA_DIR", "data_dir_option", "fail", "with_store"]
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "MAX_LIMIT",
+    "data_dir_option",
+    "fail",
+    "message_id_option",
+    "with_store",
+]
 
 T = TypeVar("T")
 
 DEFAULT_DATA_DIR = "./smtpx-data"
+# The most messages a listing shows at once (--limit).
+MAX_LIMIT = 100_000
 # --data-dir may come before the subcommand (as in `smtpx messages --data-dir D list`)
 # or after it; the later one wins.
 data_dir_option = click.option("--data-dir", help="The store `smtpx serve` keeps.")
+
+
+def message_id_option(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    """A --before ID (or similar) option: a message id as `smtpx messages list` prints."""
+    if value is not None and not is_message_id(value):
+        raise click.BadParameter(f"{value!r} is not a message id (20 hex digits, see `list`)")
+    return value
 
 
 def fail(command: str, message: str, code: int) -> NoReturn:
@@ -46,8 +62,12 @@ def with_store(
 ) -> T:
     """Open the store (``given``, else the group's --data-dir), run ``work`` on it, close it."""
     data_dir = given or _group_data_dir()
+    try:
+        found = SQLiteStore.exists(data_dir)
+    except OSError as error:  # a directory we may not enter
+        fail(command, f"cannot read {data_dir}: {error.strerror or error}", EX_NOINPUT)
     # A file where the directory should be: open() says so (EX_CONFIG).
-    if not create and not SQLiteStore.exists(data_dir) and not Path(data_dir).is_file():
+    if not create and not found and not Path(data_dir).is_file():
         fail(command, f"no store in {data_dir}: give the --data-dir `smtpx serve` uses", EX_NOINPUT)
 
     async def run() -> T:

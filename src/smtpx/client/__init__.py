@@ -33,7 +33,7 @@ from ._errors import (
     Timeout,
     TLSFailure,
 )
-from ._message import MessageError, MissingInput, envelope_of
+from ._message import MessageError, MissingInput, envelope_of, sender_of
 from ._result import SendResult
 from ._session import Timeouts, TLSMode
 from ._steps import Transaction
@@ -67,4 +67,5 @@ __all__ = [
     "compose",
     "envelope_of",
     "prepare",
+    "sender_of",
 ]

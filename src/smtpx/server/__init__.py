@@ -14,7 +14,16 @@ kept it (the store's fsync'd commit).
 
 from __future__ import annotations
 
-from ._auth import AuthFileError, PasswordClaim, Users, Verdict, hash_password
+from ._auth import (
+    AuthFileError,
+    PasswordClaim,
+    Users,
+    Verdict,
+    check_password,
+    check_user_name,
+    hash_password,
+    users_file_lines,
+)
 from ._config import ServerConfig
 from ._faults import Fault, FaultError, FaultRule, Faults
 from ._handler import (
@@ -51,6 +60,9 @@ __all__ = [
     "StoringHandler",
     "Users",
     "Verdict",
+    "check_password",
+    "check_user_name",
     "hash_password",
     "inbox_for",
+    "users_file_lines",
 ]

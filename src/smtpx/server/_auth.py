@@ -188,6 +188,37 @@ def _parse_secret(secret: str) -> str | _Hashed:
     return hashed
 
 
+def users_file_lines(text: str) -> list[str]:
+    """The lines of a users file: split at LF only (``str.splitlines`` would also
+    split at CR, VT, FF, U+2028 and others, which a password may hold)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines and not lines[-1] else lines
+
+
+def check_user_name(name: str) -> None:
+    """ValueError (one line) unless ``name`` fits a users file line and reads back the
+    same: no colon, no spaces at its ends, nothing unprintable."""
+    if not name or ":" in name or name != name.strip():
+        raise ValueError("a user name has no colon and no spaces at its ends")
+    if not name.isprintable():
+        raise ValueError("a user name has no control characters or line breaks")
+
+
+def check_password(password: str, *, clear: bool) -> None:
+    """ValueError (one line) for a password that cannot be kept: not UTF-8, empty, a
+    NUL or line feed in it, or (kept in clear) any control character or line break."""
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the password is not valid UTF-8") from None
+    if not password:
+        raise ValueError("an empty password is not allowed")
+    if "\0" in password or "\n" in password:
+        raise ValueError("a password has no NUL or line feed")  # RFC 4616 §2: no NUL
+    if clear and not password.isprintable():
+        raise ValueError("a password kept in clear has no control characters or line breaks")
+
+
 class Users:
     """Who may authenticate, and how to check them."""
 
@@ -199,6 +230,7 @@ class Users:
     @classmethod
     def from_lines(cls, lines: Iterable[str], source: str = "users") -> Users:
         entries: dict[str, str | _Hashed] = {}
+        first: dict[str, int] = {}
         for number, text in enumerate(lines, 1):
             line = text.rstrip("\r\n")
             if not line.strip() or line.lstrip().startswith("#"):
@@ -206,6 +238,11 @@ class Users:
             name, colon, secret = line.partition(":")
             if not colon or not name:
                 raise AuthFileError(f"{source} line {number}: expected name:secret")
+            if name in first:
+                raise AuthFileError(
+                    f"{source} line {number}: {name} is already given on line {first[name]}"
+                )
+            first[name] = number
             try:
                 entries[name] = _parse_secret(secret)
             except ValueError as error:
@@ -218,7 +255,7 @@ class Users:
             text = Path(path).read_text("utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise AuthFileError(f"cannot read the users file {os.fspath(path)}: {error}") from None
-        return cls.from_lines(text.splitlines(), os.fspath(path))
+        return cls.from_lines(users_file_lines(text), os.fspath(path))
 
     @property
     def mechanisms(self) -> tuple[str, ...]:

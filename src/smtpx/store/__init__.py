@@ -40,6 +40,7 @@ queued in the commit that keeps the message, updated as attempts are made::
 
 from __future__ import annotations
 
+from ._ids import is_message_id
 from ._incoming import Incoming
 from ._model import (
     Delivery,
@@ -74,6 +75,7 @@ __all__ = [
     "StoreStats",
     "StoredMessage",
     "Summary",
+    "is_message_id",
     "parse_query",
     "without_surrogates",
 ]

@@ -22,10 +22,15 @@ from __future__ import annotations
 import re
 import secrets
 
-__all__ = ["ID_PATTERN", "MessageIds"]
+__all__ = ["ID_PATTERN", "MessageIds", "is_message_id"]
 
 ID_PATTERN = re.compile(r"[0-9a-f]{20}")
 _COUNTER_MAX = 0xFFFF_FFFF
+
+
+def is_message_id(text: str) -> bool:
+    """Whether ``text`` is written as a message id (20 lowercase hex digits)."""
+    return ID_PATTERN.fullmatch(text) is not None
 
 
 class MessageIds:

@@ -34,6 +34,9 @@ def migrate(connection: sqlite3.Connection, database: str) -> None:
     connection.execute("BEGIN IMMEDIATE")  # one process at a time migrates
     try:
         (version,) = connection.execute("PRAGMA user_version").fetchone()
+        if version == 0 and connection.execute("SELECT 1 FROM sqlite_master").fetchone():
+            # Someone else's database: never add our tables to it.
+            raise StoreError(f"{database} is not an smtpx store (it holds other tables)")
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{database} was made by a newer smtpx (schema {version}, this one knows "

@@ -110,8 +110,15 @@ class SQLiteStore(Store):
 
     @staticmethod
     def exists(data_dir: str | os.PathLike[str]) -> bool:
-        """Whether ``data_dir`` holds a store (``open`` would make one where it does not)."""
-        return (Path(data_dir) / DATABASE_NAME).is_file()
+        """Whether ``data_dir`` holds a store (``open`` would make one where it does not;
+        an empty database file is none yet). OSError if the directory cannot be read."""
+        database = Path(data_dir) / DATABASE_NAME
+        try:
+            return database.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+        except NotADirectoryError:
+            return False
 
     @property
     def data_dir(self) -> Path:
