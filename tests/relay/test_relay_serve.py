@@ -39,11 +39,12 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 from tests.cli_command import NO_CONFIG, SCRIPT, Run, one_error_line, smtpx
-from tests.peers import LOOPBACK, STOP_TIMEOUT, free_port
+from tests.peers import LOOPBACK, STOP_TIMEOUT, TlsCerts, free_port
 from tests.peers._dns import DnsServer
 from tests.server.receiver import SENDER, message
 from tests.server.test_server_serve import Serving
 
+from smtpx.cli._relay import MAX_DURATION_DAYS
 from smtpx.protocol import Reply
 from smtpx.relay._runner import POLL
 from smtpx.server import BaseHandler, Content, Server, ServerConfig, SessionInfo
@@ -540,6 +541,36 @@ def test_relay_beyond_loopback_needs_no_domain_but_refuses_untrusted_clients(
     assert running.terminate() == EX_OK
 
 
+# --- the longest waits, and a CA file ------------------------------------------------------------
+
+
+def test_the_longest_retry_and_lifetime_keep_the_queue_readable(
+    tmp_path: Path, relay: StartRelay
+) -> None:
+    """Ten years (the bound on every duration) is a wait `smtpx queue list` can show:
+    a --retry of 10^26 days was once accepted, and the list then died of OverflowError."""
+    data_dir = tmp_path / "relay"
+    nowhere = free_port()  # nothing listens: the first attempt is deferred
+    longest = f"{MAX_DURATION_DAYS}d"
+    running = relay(data_dir, "--route", f"far.test=127.0.0.1:{nowhere}",
+                    "--retry", longest, "--max-lifetime", longest)  # fmt: skip
+    submit(running.port, {"longest": ["bob@far.test"]})
+    poll(lambda: queue_in(data_dir)["longest"]["bob@far.test"].attempts >= 1, "one attempt")
+    run = smtpx("queue", "list", "--data-dir", str(data_dir))
+    assert run.code == EX_OK, run
+    assert "bob@far.test" in run.stdout
+    assert running.terminate() == EX_OK
+
+
+def test_a_relay_ca_file_that_loads_is_taken(
+    tmp_path: Path, relay: StartRelay, tls_certs: TlsCerts
+) -> None:
+    """The CA file is loaded at startup now (a bad one is 78): a good one still starts."""
+    running = relay(tmp_path / "relay", "--require-tls", "far.test",
+                    "--relay-ca-file", str(tls_certs.ca_pem))  # fmt: skip
+    assert running.terminate() == EX_OK
+
+
 # --- refusing to start -------------------------------------------------------------------------
 
 
@@ -573,6 +604,9 @@ def refused(data_dir: Path, *options: str) -> Run:
 
 RELAY_HOST = ["--relay-host", "smtp.example.net:587"]
 RELAY_USER = ["--relay-user", "alice", "--relay-password-env", "PATH"]  # $PATH is set
+STARTTLS = ["--relay-host-tls", "starttls"]
+# A line break in the user name would end the AUTH command early.
+CRLF_USER = ["--relay-user", "a\r\nb", "--relay-password-env", "PATH"]
 BAD_OPTIONS = {
     "route without =": (["--relay", "--route", "example.net"], "bad route 'example.net'"),
     "route port": (["--relay", "--route", "example.net=127.0.0.1:99999"], "port 99999"),
@@ -601,6 +635,13 @@ BAD_OPTIONS = {
     "dns server name": (["--relay", "--dns-server", "localhost:53"], "--dns-server"),
     # Without --relay these would be ignored, and mail for example.net kept here.
     "route without relay": (["--route", "example.net=127.0.0.1:25"], "--relay"),
+    "retry without relay": (["--retry", "bogus"], "--retry is for relaying: add --relay"),
+    "mx port without relay": (["--mx-port", "2525"], "--mx-port is for relaying: add --relay"),
+    # Once 0 became 5 seconds without a word; a lookup that may take no time cannot work.
+    "dns timeout zero": (["--relay", "--dns-timeout", "0"], "give at least 0.1s"),
+    "retry over ten years": (["--relay", "--retry", "3651d"], f"at most {MAX_DURATION_DAYS}d"),
+    "require tls not a domain": (["--relay", "--require-tls", "a b"], "give a domain"),
+    "relay user crlf": (["--relay", *RELAY_HOST, *STARTTLS, *CRLF_USER], "no control characters"),
 }
 
 

@@ -119,11 +119,32 @@ def test_auth_fault_answers_for_the_user(mx: StoringServer) -> None:
         ("RCPT 550 fraction=2", "from 0 to 1"),
         ("RCPT 550 colour=red", "options are"),
         ("RCPT 550 delay=-1", "0 or more"),
+        # nan compared as no delay at all, and inf would never answer.
+        ("RCPT 550 delay=nan", "0 or more"),
+        ("RCPT 550 delay=inf", "0 or more"),
+        ("RCPT 550 fraction=nan", "from 0 to 1"),
+        # An empty pattern matches no address: the rule would never apply, silently.
+        ("RCPT 550 match=", "give a pattern"),
     ],
 )
 def test_malformed_rules(text: str, error: str) -> None:
     with pytest.raises(FaultError, match=error):
         FaultRule.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("rule", "error"),
+    [
+        ({"command": "RCPT", "code": 550, "delay": float("nan")}, "0 or more"),
+        ({"command": "RCPT", "code": 550, "match": ""}, "give a pattern"),
+        ({"command": "RCPT", "code": 550, "match": 5}, '"match" is a string'),
+        ({"command": "RCPT", "code": 550, "text": "a\r\n250 forged"}, "CR"),
+    ],
+)
+def test_malformed_rules_from_the_api(rule: dict[str, object], error: str) -> None:
+    """The inbox API's rules are held to the same rules, text that breaks a reply included."""
+    with pytest.raises(FaultError, match=error):
+        FaultRule.from_description(rule)
 
 
 def test_describe_round_trips_what_was_parsed() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -12,7 +13,7 @@ from ..client import TLSMode
 from ..server import AuthFileError, InboxRule, InboxRuleError, Users
 from ._exits import EX_CONFIG
 from ._options import parse_server, password
-from ._relay import duration
+from ._relay import check_ca_file, duration, has_control
 
 if TYPE_CHECKING:  # the web stack is imported only when the inbox is served
     from ..web import InboxConfig, ReleaseTarget
@@ -70,6 +71,15 @@ def http_address(options: dict[str, Any]) -> tuple[str, int] | None:
         raise click.BadParameter(f"{options['http']!r}: give HOST:PORT", param_hint="--http")
     if bool(options["http_tls_cert"]) != bool(options["http_tls_key"]):
         raise click.UsageError("give both --http-tls-cert and --http-tls-key")
+    if options["http_tls_cert"]:
+        # Loaded now, so a bad one stops the start before anything listens.
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(options["http_tls_cert"], options["http_tls_key"])
+        except (OSError, ssl.SSLError) as error:
+            cert = options["http_tls_cert"]
+            click.echo(f"smtpx serve: cannot load the HTTPS certificate {cert}: {error}", err=True)
+            raise SystemExit(EX_CONFIG) from None
     return host, port
 
 
@@ -88,6 +98,10 @@ def inbox_config(options: dict[str, Any]) -> InboxConfig:
 
 
 def inbox_rules(options: dict[str, Any]) -> list[InboxRule]:
+    for text in options["inbox_rules"]:
+        # An inbox's name is stored, shown and sent in JSON and headers: one line.
+        if has_control(text):
+            raise click.BadParameter(f"{text!r}: no control characters", param_hint="--inbox")
     try:
         return [InboxRule.parse(text) for text in options["inbox_rules"]]
     except InboxRuleError as error:
@@ -110,6 +124,10 @@ def _release(options: dict[str, Any]) -> ReleaseTarget | None:
     secret = password(options["release_password_env"], options["release_password_file"])
     if bool(options["release_user"]) != (secret is not None):
         raise click.UsageError("give --release-user with --release-password-env or -file")
+    if options["release_user"] and has_control(options["release_user"]):
+        raise click.BadParameter("no control characters", param_hint="--release-user")
+    if options["release_ca_file"]:
+        check_ca_file(options["release_ca_file"], "--release-ca-file")
     tls = TLSMode(options["release_tls"])
     from ..web import ReleaseTarget  # noqa: PLC0415 - see TYPE_CHECKING above
 

@@ -6,21 +6,25 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 import resource
 import signal
+import socket
 import ssl
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..protocol import Limits
+from ..protocol import Limits, is_mailbox
 from ..server import (
     AuthFileError,
     FaultError,
     FaultRule,
     Handler,
+    InboxRule,
     Server,
     ServerConfig,
     SessionInfo,
@@ -34,21 +38,86 @@ from ._exits import EX_CONFIG, EX_UNAVAILABLE
 from ._inbox import Retention, http_address, inbox_config, inbox_options, inbox_rules, retention
 from ._logging import setup_logging
 from ._options import parse_server
-from ._relay import RELAY_ONLY, relay_config, relay_options
+from ._relay import Seconds, check_domain, relay_config, relay_only_given, relay_options
 
 if TYPE_CHECKING:
     from ..relay import RelayConfig
+    from ..web import InboxConfig
 
 log = logging.getLogger("smtpx.server")
 # Seconds between two rounds of retention.
 PRUNE_EVERY = 10.0
+# RFC 1123 §2.1 host names: labels of letters, digits and hyphens, neither first nor
+# last a hyphen, 63 characters at most (RFC 1035 §2.3.4), 253 in all.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+MAX_HOST_NAME = 253
 
 
-def _address(value: str) -> tuple[str, int]:
-    host, port = parse_server(value)
+def is_host_name(name: str) -> bool:
+    """A host name as the greeting and EHLO carry it (RFC 5321 §4.1.2 Domain).
+
+    Its last label is not all digits (RFC 3696 §2: no top-level domain is), so a
+    mistyped IPv4 address such as 999.1.1.1 is not taken for a name.
+    """
+    return (
+        len(name) <= MAX_HOST_NAME
+        and _HOST_NAME.fullmatch(name) is not None
+        and not name.rpartition(".")[2].isdigit()
+    )
+
+
+def _address(value: str, option: str) -> tuple[str, int]:
+    """HOST:PORT to listen on: an IP address, or a host name that resolves."""
+    try:
+        host, port = parse_server(value)
+    except click.BadParameter as error:
+        raise click.BadParameter(error.message, param_hint=option) from None
     if port is None:
-        raise click.BadParameter(f"{value!r}: give HOST:PORT")
+        raise click.BadParameter(f"{value!r}: give HOST:PORT", param_hint=option)
+    _listen_host(host, value, option)
     return host, port
+
+
+def _listen_host(host: str, value: str, option: str) -> None:
+    """Checked before anything listens: a bad address is the user's mistake (64)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return
+    if not is_host_name(host):
+        raise click.BadParameter(
+            f"{value!r}: {host!r} is neither an IP address nor a host name", param_hint=option
+        )
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise click.BadParameter(
+            f"{value!r}: cannot resolve {host}: {reason}", param_hint=option
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbox:
+    """The inbox's options, read and checked before anything listens."""
+
+    rules: list[InboxRule]
+    keep: Retention
+    address: tuple[str, int] | None  # None: no web UI or API
+    config: InboxConfig | None  # set when address is
+
+
+def _inbox(options: dict[str, Any]) -> _Inbox:
+    rules = inbox_rules(options)
+    keep = retention(options)
+    address = http_address(options)
+    if address is None:
+        return _Inbox(rules, keep, None, None)
+    _listen_host(address[0], options["http"], "--http")
+    return _Inbox(rules, keep, address, inbox_config(options))
 
 
 @click.command()
@@ -77,8 +146,8 @@ def _address(value: str) -> tuple[str, int]:
     metavar="ADDRESS",
     help="A local mailbox: when given, VRFY and RCPT check local addresses against them.",
 )
-@click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True)
-@click.option("--command-timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True)
+@click.option("--idle-timeout", type=Seconds(min=0.1), default=300.0, show_default=True)
+@click.option("--command-timeout", type=Seconds(min=0.1), default=300.0, show_default=True)
 @click.option("--max-size", type=click.IntRange(min=1), default=33_554_432, show_default=True)
 @click.option("--max-recipients", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True)
@@ -105,9 +174,13 @@ def _address(value: str) -> tuple[str, int]:
 def serve(**options: Any) -> None:
     """Receive mail and keep it (SQLite in --data-dir), until SIGTERM or Ctrl-C."""
     setup_logging()
+    # Every option is read and checked here, before anything listens (_run).
+    given = relay_only_given(click.get_current_context())
+    if given and not options["relay"]:
+        raise click.UsageError(f"{given} is for relaying: add --relay")
     config = _config(options)
-    tls_listen = [_address(value) for value in options["tls_listen"]]
-    listen = [_address(value) for value in options["listen"]]
+    tls_listen = [_address(value, "--tls-listen") for value in options["tls_listen"]]
+    listen = [_address(value, "--listen") for value in options["listen"]]
     if not listen and not tls_listen:
         listen = [("127.0.0.1", 2525)]
     if tls_listen and config.tls is None:
@@ -118,18 +191,15 @@ def serve(**options: Any) -> None:
     if options["relay"] and options["sink"]:
         raise click.UsageError("--relay keeps mail until it is sent on: not with --sink")
     relaying = None
-    given = [name for name in RELAY_ONLY if options[name]]
-    if given and not options["relay"]:
-        flag = "--" + given[0].replace("_", "-")
-        raise click.UsageError(f"{flag} is for relaying: add --relay")
     if options["relay"]:
         names = {config.hostname} | {host for host, _ in listen + tls_listen if not _wildcard(host)}
         relaying = relay_config(options, config.hostname, frozenset(names))
     elif not options["domain"] and any(not _loopback(host) for host, _ in listen + tls_listen):
         # Never an open relay: beyond loopback, name the domains to take mail for.
         raise click.UsageError("listening beyond loopback needs --domain (no catch-all there)")
+    inbox = _inbox(options)
     _raise_open_files(config.max_connections)
-    main = _run(config, listen, tls_listen, options, relaying)
+    main = _run(config, listen, tls_listen, options, relaying=relaying, inbox=inbox)
     raise SystemExit(_event_loop(options["event_loop"])(main))
 
 
@@ -191,9 +261,11 @@ def _config(options: dict[str, Any]) -> ServerConfig:
     config = ServerConfig(
         limits=Limits(message_size=options["max_size"], recipients=options["max_recipients"]),
         tls=tls,
-        domains=frozenset(domain.lower() for domain in options["domain"]),
+        domains=frozenset(check_domain(domain, "--domain") for domain in options["domain"]),
         relay=options["relay"],
-        relay_domains=frozenset(domain.lower() for domain in options["relay_domain"]),
+        relay_domains=frozenset(
+            check_domain(domain, "--relay-domain") for domain in options["relay_domain"]
+        ),
         trusted_networks=networks,
         max_connections=options["max_connections"],
         max_connections_per_client=options["max_connections_per_client"],
@@ -201,15 +273,30 @@ def _config(options: dict[str, Any]) -> ServerConfig:
         command_timeout=options["command_timeout"],
         users=_users(options["auth_file"]),
         allow_insecure_auth=options["allow_insecure_auth"],
-        mailboxes=frozenset(box.lower() for box in options["mailbox"]) or None,
+        mailboxes=frozenset(_mailbox(box) for box in options["mailbox"]) or None,
     )
     try:
         config.faults.replace(FaultRule.parse(rule) for rule in options["fault"])
     except FaultError as error:
         raise click.UsageError(f"--fault: {error}") from None
-    if options["hostname"]:
+    if options["hostname"] is not None:
+        if not is_host_name(options["hostname"]):
+            # It is sent in the greeting and EHLO reply: CR LF there would forge a reply.
+            raise click.BadParameter(
+                f"{options['hostname']!r}: give a host name such as mx.example.org"
+                " (letters, digits, dots and hyphens)",
+                param_hint="--hostname",
+            )
         config.hostname = options["hostname"]
     return config
+
+
+def _mailbox(address: str) -> str:
+    if not is_mailbox(address):
+        raise click.BadParameter(
+            f"{address!r}: give an address such as postmaster@example.org", param_hint="--mailbox"
+        )
+    return address.lower()
 
 
 def loop_task(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -251,7 +338,9 @@ async def _run(
     listen: list[tuple[str, int]],
     tls_listen: list[tuple[str, int]],
     options: dict[str, Any],
+    *,
     relaying: RelayConfig | None,
+    inbox: _Inbox,
 ) -> int:
     # Imported here: `smtpx send` never needs the relay's or the inbox's stack.
     from ..relay import QueueRunner, RelayHandler  # noqa: PLC0415
@@ -260,7 +349,7 @@ async def _run(
     store = None
     runner = None
     hub = Hub()
-    rules = inbox_rules(options)
+    rules = inbox.rules
     arrived = asyncio.Event()  # wakes retention
 
     def stored(message_id: str) -> None:
@@ -305,13 +394,10 @@ async def _run(
         runner.start()
         click.echo("smtpx serve: relaying mail for other domains", err=True)
     web = None
-    address = http_address(options)
-    if store is not None and address is not None:
-        app = create_app(
-            store, hub=hub, config=inbox_config(options), faults=config.faults, server=server
-        )
+    if store is not None and inbox.address is not None and inbox.config is not None:
+        app = create_app(store, hub=hub, config=inbox.config, faults=config.faults, server=server)
         web = HttpServer(
-            app, *address, certfile=options["http_tls_cert"], keyfile=options["http_tls_key"]
+            app, *inbox.address, certfile=options["http_tls_cert"], keyfile=options["http_tls_key"]
         )
         try:
             host, port = await web.start()
@@ -326,7 +412,7 @@ async def _run(
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"smtpx serve: inbox at {scheme}://{shown}:{port}/", err=True)
     pruning = None
-    keep = retention(options)
+    keep = inbox.keep
     if store is not None and (keep.max_messages or keep.max_age):
         pruning = loop_task(_prune(store, keep, arrived))
     stop = asyncio.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import socket
 from collections.abc import Mapping, Sequence
@@ -11,6 +12,11 @@ from ..client import Timeouts, TLSMode
 from ._nexthop import Destination
 
 DAY = 86_400.0
+# The longest wait, lifetime or warning delay a Schedule takes: ten years, as the
+# command line's durations (cli/_relay.py, MAX_DURATION). Beyond any real queue
+# (RFC 5321 §4.5.4.1: give up after 4-5 days), and near enough that arrival + it is
+# a date the store, `smtpx queue` and datetime (year 9999 at most) can all show.
+LONGEST_WAIT = 3650 * DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,18 @@ class Schedule:
     jitter: float = 0.1
     # After this long undelivered, the sender gets one "delayed" report (RFC 3464).
     delay_warning: float | None = 4 * 3600.0
+
+    def __post_init__(self) -> None:
+        # A programmer's mistake, caught here rather than as an OverflowError when
+        # the queue is shown: the command line refuses these with one line first.
+        waits = [*self.intervals, self.then, self.lifetime]
+        if self.delay_warning is not None:
+            waits.append(self.delay_warning)
+        for wait in waits:
+            if not (math.isfinite(wait) and 0 <= wait <= LONGEST_WAIT):
+                raise ValueError(f"{wait}: a wait is 0 to {LONGEST_WAIT:.0f} seconds")
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"jitter={self.jitter}: give a fraction from 0 to 1")
 
     def next_attempt(
         self, attempts: int, arrival: float, now: float, rng: random.Random
@@ -87,3 +105,7 @@ class RelayConfig:
     keep_alive: float = 30.0  # seconds an idle connection waits for the next message
     # More Received headers than this: a loop (RFC 5321 §6.3), refused with 554 5.4.6.
     max_received: int = 50
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.dns_timeout) and self.dns_timeout > 0):
+            raise ValueError(f"dns_timeout={self.dns_timeout}: give seconds, more than 0")

@@ -23,12 +23,13 @@ Rules are written ``COMMAND ACTION [key=value ...]``::
 from __future__ import annotations
 
 import fnmatch
+import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ..protocol import Reply
+from ..protocol import LocalProtocolError, Reply
 
 COMMANDS = ("MAIL", "RCPT", "DATA", "AUTH")
 # The text and enhanced status each code is given (RFC 3463), unless the rule says.
@@ -78,9 +79,17 @@ class FaultRule:
             raise FaultError(f"{self.code}: a fault's code is 4xx or 5xx")
         if not 0.0 <= self.fraction <= 1.0:
             raise FaultError(f"fraction={self.fraction}: give a number from 0 to 1")
-        if self.delay < 0:
+        if not (math.isfinite(self.delay) and self.delay >= 0):
+            # nan would act as 0, and sleep(inf) never answers: neither is a delay.
             raise FaultError(f"delay={self.delay}: give seconds, 0 or more")
+        if self.match == "":
+            # An empty pattern matches nothing: the rule would silently never apply.
+            raise FaultError("match=: give a pattern, e.g. match=fail@*")
         self._dice = random.Random(self.seed)
+        try:
+            self.fault()  # the reply, made once now: text it cannot carry fails here
+        except LocalProtocolError as error:
+            raise FaultError(f"text={self.text!r}: {error}") from None
 
     @classmethod
     def parse(cls, text: str) -> FaultRule:
@@ -128,6 +137,9 @@ class FaultRule:
         code = None if rule.get("drop") else rule.get("code")
         if not rule.get("drop") and not isinstance(code, int):
             raise FaultError('give "code": a number, or "drop": true')
+        for key in ("match", "text"):
+            if not isinstance(rule.get(key), str | None):
+                raise FaultError(f'"{key}" is a string')
         try:
             return cls(
                 rule["command"].upper(),
