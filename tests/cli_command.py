@@ -96,6 +96,15 @@ def one_error_line(run: Run, command: str) -> str:
     return lines[0]
 
 
+def refused(result: Run, command: str, code: int) -> str:
+    """The one error line of a run that ended with ``code`` before connecting."""
+    assert result.code == code, result.stderr
+    assert result.stdout == ""
+    line = one_error_line(result, f"smtpx {command}")
+    assert "Connection refused" not in line
+    return line
+
+
 def parse(data: bytes) -> EmailMessage:
     """A received message, parsed under ``email.policy.default``."""
     message = BytesParser(policy=policy.default).parsebytes(data)

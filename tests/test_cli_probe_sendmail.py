@@ -69,6 +69,23 @@ def test_probe_connection_refused_is_temporary() -> None:
     assert "refused" in line.lower()
 
 
+def test_probe_v_with_nothing_said_prints_nothing_on_stdout() -> None:
+    # No connection, no dialogue: -v adds no empty line.
+    run = probe(at("127.0.0.1", free_port()), "-v")
+    assert run.code == EX_TEMPFAIL
+    assert run.stdout == ""
+    assert "refused" in one_error_line(run, "smtpx probe").lower()
+
+
+def test_probe_v_prints_the_dialogue_a_line_each(smtp_sink: StartSink) -> None:
+    sink = smtp_sink()
+    run = probe(at(sink.host, sink.port), "-v")
+    assert run.code == EX_OK, run.stderr
+    dialogue = [line for line in run.lines if line[:3] in ("-> ", "<- ", "** ")]
+    assert dialogue[0] == "<- 220 smtp-sink ESMTP"
+    assert "" not in run.lines
+
+
 @pytest.fixture(scope="module")
 def postfix_probe(postfix: Postfix, tls_certs: TlsCerts) -> Run:
     """One `smtpx probe --tls starttls --ca-file CA` of Postfix, read by several tests."""

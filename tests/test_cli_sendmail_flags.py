@@ -143,3 +143,35 @@ def test_without_user_or_f_the_sender_is_the_os_user(smtp_sink: StartSink) -> No
     from_header = parse(dump.message)["From"]
     assert from_header == f"{name}@localhost"
     assert not from_header.startswith("@")
+
+
+@pytest.mark.parametrize("given", ["<>", "", " <> "], ids=["angle-brackets", "empty", "spaces"])
+def test_f_with_nothing_in_it_is_the_null_sender(smtp_sink: StartSink, given: str) -> None:
+    # Postfix's sendmail(1) reads -f '' and -f '<>' alike as the null sender, and
+    # its cleanup(8) then writes From: MAILER-DAEMON, without -F's name.
+    sink = smtp_sink(dump=True)
+    run = sendmail(sink, "-f", given, "-F", "Bounce Robot", "user@example.org")
+    assert run.code == EX_OK, run.stderr
+    dump = only_dump(sink)
+    assert dump.mail_args.split(" ")[0] == "<>"
+    assert dump.rcpt_args == ("<user@example.org>",)
+    assert parse(dump.message)["From"] == "MAILER-DAEMON@localhost"
+
+
+def test_f_in_angle_brackets_is_the_address_inside(smtp_sink: StartSink) -> None:
+    sink = smtp_sink(dump=True)
+    run = sendmail(sink, "-f", "<bounce@example.org>", "user@example.org")
+    assert run.code == EX_OK, run.stderr
+    dump = only_dump(sink)
+    assert dump.mail_args.split(" ")[0] == "<bounce@example.org>"
+    assert parse(dump.message)["From"] == "bounce@example.org"
+
+
+def test_a_null_sender_keeps_the_messages_own_from(smtp_sink: StartSink) -> None:
+    sink = smtp_sink(dump=True)
+    stdin = "From: Vacation <me@example.com>\nSubject: away\n\nback monday\n"
+    run = sendmail(sink, "-f", "<>", "user@example.org", stdin=stdin)
+    assert run.code == EX_OK, run.stderr
+    dump = only_dump(sink)
+    assert dump.mail_args.split(" ")[0] == "<>"
+    assert parse(dump.message)["From"] == "Vacation <me@example.com>"

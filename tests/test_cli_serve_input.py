@@ -25,7 +25,8 @@ from tests.cli_command import NO_CONFIG, SCRIPT, Run, one_error_line
 from tests.peers import LOOPBACK, STOP_TIMEOUT
 
 from smtpx.cli import main
-from smtpx.cli._relay import MAX_DURATION_DAYS, RelayOption, Seconds
+from smtpx.cli._options import Seconds
+from smtpx.cli._relay import MAX_DURATION_DAYS, RelayOption
 from smtpx.relay import RelayConfig, Schedule
 from smtpx.relay._config import LONGEST_WAIT
 

@@ -15,6 +15,7 @@ from smtpx.protocol import (
     Reply,
     ip_literal,
     is_mailbox,
+    mailbox_problem,
 )
 from smtpx.protocol._address import parse_path
 from smtpx.protocol._errors import Refused
@@ -289,3 +290,12 @@ def test_utf8_recipient_is_allowed_only_in_an_smtputf8_transaction() -> None:
     server.send(Reply(250))
     server.receive_data("RCPT TO:<用户@例子.广告>\r\n".encode())
     assert server.next_event() == RcptTo("用户@例子.广告")
+
+
+def test_mailbox_problem_says_why_the_engine_would_refuse_a_mailbox() -> None:
+    assert mailbox_problem("a@example.com", LIMITS) is None
+    assert mailbox_problem("a@[192.0.2.01]", LIMITS) is None
+    assert mailbox_problem("l" * 65 + "@example.com", LIMITS) == (
+        "Local part too long: 65 octets, at most 64"
+    )
+    assert mailbox_problem("a@[IPv6:fe80::1%eth0]", LIMITS) == "Bad recipient address syntax"

@@ -12,8 +12,8 @@ import click
 from ..client import TLSMode
 from ..server import AuthFileError, InboxRule, InboxRuleError, Users
 from ._exits import EX_CONFIG
-from ._options import parse_server, password
-from ._relay import check_ca_file, duration, has_control
+from ._options import has_control, parse_server, password, tls_context
+from ._relay import duration
 
 if TYPE_CHECKING:  # the web stack is imported only when the inbox is served
     from ..web import InboxConfig, ReleaseTarget
@@ -127,7 +127,7 @@ def _release(options: dict[str, Any]) -> ReleaseTarget | None:
     if options["release_user"] and has_control(options["release_user"]):
         raise click.BadParameter("no control characters", param_hint="--release-user")
     if options["release_ca_file"]:
-        check_ca_file(options["release_ca_file"], "--release-ca-file")
+        tls_context(options["release_ca_file"], "--release-ca-file")
     tls = TLSMode(options["release_tls"])
     from ..web import ReleaseTarget  # noqa: PLC0415 - see TYPE_CHECKING above
 

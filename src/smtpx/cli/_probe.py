@@ -23,18 +23,24 @@ def probe(**options: Any) -> None:
         with client:
             _describe(client)
     except SMTPError as error:
-        if options["transcript"]:
-            click.echo("\n".join(client.transcript))
+        _show_transcript(client, options["transcript"])
         click.echo(f"smtpx probe: {error}", err=True)
         raise SystemExit(exit_code(error)) from None
-    if options["transcript"]:
-        click.echo("\n".join(client.transcript))
+    _show_transcript(client, options["transcript"])
     raise SystemExit(EX_OK)
+
+
+def _show_transcript(client: Client, wanted: bool) -> None:
+    """-v: the dialogue, a line each; nothing at all when nothing was said."""
+    if wanted:
+        for line in client.transcript:
+            click.echo(line)
 
 
 def _describe(client: Client) -> None:
     assert client.greeting is not None
-    click.echo(f"server      {client.host}:{client.port}")
+    host = f"[{client.host}]" if ":" in client.host else client.host  # IPv6
+    click.echo(f"server      {host}:{client.port}")
     click.echo(f"greeting    {client.greeting}")
     if not client.esmtp:
         click.echo("extensions  none: the server only speaks HELO (no EHLO)")

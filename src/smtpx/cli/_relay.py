@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import re
-import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from ..client import TLSMode, client_context
+from ..client import TLSMode
 from ..protocol import is_mailbox
-from ._exits import EX_CONFIG
-from ._options import password
+from ._options import has_control, password, tls_context
 
 if TYPE_CHECKING:  # the relay (and dnspython) is imported only by `smtpx serve --relay`
     from ..relay import RelayConfig, RelayHost
@@ -50,22 +47,6 @@ def duration(value: str, what: str) -> float:
     return seconds
 
 
-class Seconds(click.FloatRange):
-    """A number of seconds: a FloatRange that also refuses nan and infinity.
-
-    FloatRange alone lets ``nan`` through (every comparison with it is false), and a
-    nan timeout fails every connection later, far from the option that caused it.
-    """
-
-    name = "seconds"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        seconds = super().convert(value, param, ctx)
-        if not math.isfinite(seconds):
-            self.fail(f"{value!r}: give a number of seconds", param, ctx)
-        return seconds
-
-
 class RelayOption(click.Option):
     """An option that means something only with ``--relay`` (see :func:`relay_only_given`)."""
 
@@ -85,25 +66,6 @@ def check_domain(domain: str, what: str) -> str:
     if not is_mailbox(f"postmaster@{domain}"):
         raise click.BadParameter(f"{domain!r}: give a domain such as example.org", param_hint=what)
     return domain.lower()
-
-
-def has_control(text: str) -> bool:
-    """Whether ``text`` holds a control character (CR, LF, NUL, DEL, C1...)."""
-    return any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in text)
-
-
-def check_ca_file(path: str, what: str) -> None:
-    """Load a CA file now, so a bad one stops the start (78), not every delivery."""
-    try:
-        client_context(ca_file=path)
-    except ssl.SSLError as error:
-        reason = f"no CA certificate in it ({error.reason}): give PEM certificates"
-    except OSError as error:
-        reason = error.strerror or str(error)
-    else:
-        return
-    click.echo(f"smtpx serve: cannot load {what} {path}: {reason}", err=True)
-    raise SystemExit(EX_CONFIG)
 
 
 def _relay_option(*names: str, **settings: Any) -> Callable[[F], F]:
@@ -261,7 +223,7 @@ def relay_config(
         check_domain(domain, "--require-tls") for domain in options["require_tls"]
     )
     if options["relay_ca_file"]:
-        check_ca_file(options["relay_ca_file"], "--relay-ca-file")
+        tls_context(options["relay_ca_file"], "--relay-ca-file")
     return RelayConfig(
         hostname=hostname,
         routes=routes,

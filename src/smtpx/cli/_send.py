@@ -18,8 +18,24 @@ from ..client import (
     prepare,
 )
 from ..client._message import read_message
+from ..protocol import Limits, mailbox_problem
 from ._exits import EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, exit_code
 from ._options import connection_options, make_client
+
+# The engine's own limits, as the client's session holds MAIL and RCPT to them.
+_LIMITS = Limits()
+# RFC 5321 §4.1.1.3: the one recipient that needs no domain.
+_POSTMASTER = "postmaster"
+
+# The options that build a message, which --message does not.
+_COMPOSING = {
+    "subject": "--subject",
+    "body": "--body",
+    "body_file": "--body-file",
+    "html_file": "--html-file",
+    "attach": "--attach",
+    "header": "--header",
+}
 
 
 def _header(value: str) -> tuple[str, str]:
@@ -35,7 +51,7 @@ def _header(value: str) -> tuple[str, str]:
 @click.option("--to", multiple=True, metavar="ADDR", help="A recipient (To); repeatable.")
 @click.option("--cc", multiple=True, metavar="ADDR", help="A recipient (Cc); repeatable.")
 @click.option("--bcc", multiple=True, metavar="ADDR", help="A hidden recipient; repeatable.")
-@click.option("--subject", default="", help="The Subject header.")
+@click.option("--subject", help="The Subject header.")
 @click.option("--body", help="The text body.")
 @click.option("--body-file", type=click.Path(dir_okay=False), help="Read the text body here.")
 @click.option("--html-file", type=click.Path(dir_okay=False), help="An HTML body.")
@@ -67,6 +83,11 @@ def send(**options: Any) -> None:
 def _message(options: dict[str, Any]) -> tuple[Message, str | None, list[str] | None]:
     recipients = [*options["to"], *options["cc"], *options["bcc"]]
     if options["message_file"]:
+        # The file is sent as it is: an option that would change it is a mistake,
+        # not something to drop in silence.
+        for name, option in _COMPOSING.items():
+            if options[name] not in (None, ()):
+                raise click.UsageError(f"--message sends the file as it is: drop {option}")
         message = read_message(options["message_file"])
         return message, options["sender"], recipients or None
     if not options["sender"]:
@@ -84,7 +105,7 @@ def _message(options: dict[str, Any]) -> tuple[Message, str | None, list[str] | 
         to=options["to"],
         cc=options["cc"],
         bcc=options["bcc"],
-        subject=options["subject"],
+        subject=options["subject"] or "",
         text=text if text is not None or html is not None else "",
         html=html,
         attachments=options["attach"],
@@ -109,7 +130,7 @@ def prepared(
     """The message checked before connecting (a bad one costs the server nothing),
     with the DSN requests of --notify/--ret/--envid (sendmail's -N/-R/-V)."""
     notify = options["notify"]
-    return prepare(
+    submission = prepare(
         message,
         sender,
         recipients,
@@ -117,6 +138,27 @@ def prepared(
         envid=options["envid"],
         notify=notify.split(",") if notify else None,
     )
+    if submission.sender:
+        _check_path("sender", submission.sender)
+    for recipient in submission.recipients:
+        if recipient.lower() != _POSTMASTER:
+            _check_path("recipient", recipient)
+    return submission
+
+
+def _check_path(role: str, address: str) -> None:
+    """Refuse now an address the engine would refuse to write in MAIL or RCPT:
+    prepare() matched it to RFC 5321's grammar; the engine also holds it to the
+    sizes of §4.5.3.1 and the address literals of §4.1.3. Refused once connected,
+    it would end the session (75) where the input is at fault (65)."""
+    problem = mailbox_problem(address, _LIMITS)
+    if problem is not None:
+        raise MessageError(f"the {role} address {_shortened(address)}: {problem}")
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a one-line message, cut short if long."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def deliver(client: Client, submission: Transaction, transcript: bool, command: str) -> int:

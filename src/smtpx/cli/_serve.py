@@ -37,8 +37,8 @@ from ..store import SQLiteStore, StoreError
 from ._exits import EX_CONFIG, EX_UNAVAILABLE
 from ._inbox import Retention, http_address, inbox_config, inbox_options, inbox_rules, retention
 from ._logging import setup_logging
-from ._options import parse_server
-from ._relay import Seconds, check_domain, relay_config, relay_only_given, relay_options
+from ._options import Seconds, parse_server
+from ._relay import check_domain, relay_config, relay_only_given, relay_options
 
 if TYPE_CHECKING:
     from ..relay import RelayConfig

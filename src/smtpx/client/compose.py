@@ -62,6 +62,8 @@ _MIME_TYPE = re.compile(rf"({_RESTRICTED_NAME})/({_RESTRICTED_NAME})\Z")
 # RFC 2392: the cid: URL names a Content-ID, a msg-id (RFC 5322 §3.6.4) without
 # its angle brackets; no spaces, brackets or controls.
 _CONTENT_ID = re.compile(r"[!-;=?-~]+\Z")
+# C0 controls but tab, and DEL (CR, LF and NUL are refused first, by name).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # What guess_type reports as an "encoding" is the file's real type.
 _COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
 _FALLBACK_TYPE = "application/octet-stream"
@@ -95,11 +97,11 @@ def compose(
     body part at all when there are attachments).
     ``inline`` holds ``(cid, path)`` pairs the HTML shows as ``cid:<cid>``.
     ``headers`` adds fields such as ``("Reply-To", "help@example.org")``.
-    Date and Message-ID are added unless switched off.
+    Date and Message-ID are added unless switched off or given in ``headers``.
 
-    Raises :class:`MessageError` for a bad address, a CR or LF in any value,
-    or a header compose() writes itself; :class:`MissingInput` for a file that
-    is not there.
+    Raises :class:`MessageError` for a bad address, a CR, LF or other control
+    character (tab aside) in any value, or a header compose() writes itself;
+    :class:`MissingInput` for a file that is not there.
     """
     message = EmailMessage(policy=_POLICY)
     authors = _mailboxes("sender", sender)
@@ -116,11 +118,14 @@ def compose(
         raise MessageError("the message has no recipients: give to, cc or bcc")
     if subject:
         message["Subject"] = _one_line("subject", subject)
-    if date:
+    fields = list(headers)
+    given = {name.lower() for name, _ in fields}
+    # A Date or Message-ID among ``headers`` replaces the one compose() would write.
+    if date and "date" not in given:
         message["Date"] = formatdate(localtime=True)
-    if message_id:
+    if message_id and "message-id" not in given:
         message["Message-ID"] = make_msgid(domain=_ascii_domain(authors[0].domain))
-    for name, value in headers:
+    for name, value in fields:
         _add_field(message, name, value)
     _add_body(message, text, html, list(inline))
     for attachment in attachments:
@@ -177,9 +182,12 @@ def _is_pair(value: object) -> TypeGuard[tuple[str, str]]:
 
 
 def _one_line(what: str, value: str) -> str:
-    """``value`` unchanged, unless it holds a line break or NUL (header injection)."""
+    """``value`` unchanged, unless it holds a line break or NUL (header injection)
+    or another control character but tab (RFC 5322 §2.2: none belongs in a field)."""
     if any(c in value for c in "\r\n\0"):
         raise MessageError(f"the {what} contains CR, LF or NUL: {value!r}")
+    if _CONTROL.search(value):
+        raise MessageError(f"the {what} contains a control character: {value!r}")
     return value
 
 

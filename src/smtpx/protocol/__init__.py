@@ -14,7 +14,7 @@ client and server drivers of smtpx (and yours) do the I/O.
 
 from __future__ import annotations
 
-from ._address import ip_literal, is_mailbox
+from ._address import ip_literal, is_mailbox, mailbox_problem
 from ._connection import CLIENT, SERVER, Connection, Role
 from ._data import BareLineEndings
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -94,6 +94,7 @@ __all__ = [
     "format_reply",
     "ip_literal",
     "is_mailbox",
+    "mailbox_problem",
     "standard_reply",
     "xtext_decode",
     "xtext_encode",

@@ -117,14 +117,29 @@ def check_mailbox(mailbox: str, limits: Limits, syntax: Reply) -> None:
     local, _, domain = mailbox.rpartition("@")
     if domain.startswith("[") and not _check_literal(domain):
         raise Refused(syntax)
-    # RFC 5321 §4.5.3.1: limits are in octets, so UTF-8 addresses count bytes.
-    if len(local.encode("utf-8")) > limits.local_part:
-        raise Refused(Reply(syntax.code, syntax.status, "Local part too long"))
-    if len(domain.encode("utf-8")) > limits.domain:
-        raise Refused(Reply(syntax.code, syntax.status, "Domain too long"))
-    # RFC 5321 §4.5.3.1.3: the path, with its brackets, at most 256 octets.
-    if len(mailbox.encode("utf-8")) + 2 > limits.path:
-        raise Refused(Reply(syntax.code, syntax.status, "Path too long"))
+    # RFC 5321 §4.5.3.1: limits are in octets, so UTF-8 addresses count bytes; the
+    # path (§4.5.3.1.3) with its angle brackets.
+    sizes = (
+        ("Local part", len(local.encode("utf-8")), limits.local_part),
+        ("Domain", len(domain.encode("utf-8")), limits.domain),
+        ("Path", len(mailbox.encode("utf-8")) + 2, limits.path),
+    )
+    for part, size, limit in sizes:
+        if size > limit:
+            text = f"{part} too long: {size} octets, at most {limit}"
+            raise Refused(Reply(syntax.code, syntax.status, text))
+
+
+def mailbox_problem(mailbox: str, limits: Limits) -> str | None:
+    """Why MAIL or RCPT would be refused for ``mailbox``, a match of the grammar
+    (``is_mailbox``): too long (RFC 5321 §4.5.3.1), or a bad address literal
+    (§4.1.3). None when it is fine. A sender checks its addresses with it before
+    connecting, by the rules a server holds them to."""
+    try:
+        check_mailbox(mailbox, limits, SYNTAX_RECIPIENT)
+    except Refused as refused:
+        return refused.reply.text
+    return None
 
 
 def parse_path(argument: str, limits: Limits, *, sender: bool) -> tuple[str, str]:
