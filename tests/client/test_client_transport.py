@@ -125,3 +125,12 @@ def test_send_messages_tells_what_was_taken_before_the_connection_dropped(
     assert outcomes[0].ok
     # What was in flight when the connection went is not known; nothing after it was sent.
     assert outcomes[-1] is None
+
+
+def test_a_refused_connection_names_an_ipv6_host_in_brackets(driver: Driver) -> None:
+    with socket.socket(socket.AF_INET6) as probe:  # a port with nobody listening on ::1
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ConnectionFailed) as caught, driver.sender("::1", port, tls="none"):
+        pass
+    assert str(caught.value).startswith(f"[::1]:{port}: "), caught.value

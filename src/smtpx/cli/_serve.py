@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..client import host_port
 from ..protocol import Limits, is_mailbox
 from ..server import (
     AuthFileError,
@@ -385,7 +386,7 @@ async def _run(
         if store is not None:
             await store.close()
         return EX_UNAVAILABLE
-    where = ", ".join(f"{host}:{port}" for host, port in bound)
+    where = ", ".join(host_port(host, port) for host, port in bound)
     kept = (
         "discarding every message" if options["sink"] else f"keeping mail in {options['data_dir']}"
     )

@@ -38,7 +38,7 @@ from ._result import SendResult
 from ._session import Timeouts, TLSMode
 from ._steps import Transaction
 from ._submission import transaction as prepare
-from ._sync import Client
+from ._sync import Client, host_port
 from ._tls import TLSInfo, client_context
 from .compose import compose
 
@@ -66,6 +66,7 @@ __all__ = [
     "client_context",
     "compose",
     "envelope_of",
+    "host_port",
     "prepare",
     "sender_of",
 ]

@@ -30,21 +30,27 @@ T = TypeVar("T")
 _READ = 65536
 
 
+def host_port(host: str, port: int) -> str:
+    """``host:port`` as people write it: an IPv6 address in brackets (RFC 3986 §3.2.2)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @contextlib.contextmanager
 def io_errors(host: str, port: int) -> Iterator[None]:
     """Map the OS's errors to smtpx's, which say whether to try again."""
+    where = host_port(host, port)
     try:
         yield
     except TimeoutError as error:
-        raise Timeout(f"{host}:{port} did not answer in time") from error
+        raise Timeout(f"{where} did not answer in time") from error
     except ssl.SSLCertVerificationError as error:
         raise TLSFailure(
             f"TLS certificate of {host} not accepted: {error.verify_message}"
         ) from error
     except ssl.SSLError as error:
-        raise TLSFailure(f"TLS with {host}:{port} failed: {error.reason or error}") from error
+        raise TLSFailure(f"TLS with {where} failed: {error.reason or error}") from error
     except OSError as error:
-        raise ConnectionFailed(f"{host}:{port}: {error.strerror or error}") from error
+        raise ConnectionFailed(f"{where}: {error.strerror or error}") from error
 
 
 class Client(ClientBase):

@@ -86,6 +86,7 @@ from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
 
+from ..client import host_port
 from ..protocol import ip_literal
 
 SMTP_PORT = 25
@@ -143,9 +144,7 @@ class Destination:
         return _ip(self.host) is not None
 
     def __str__(self) -> str:
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
 
 
 @dataclass(frozen=True, slots=True)
