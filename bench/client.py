@@ -25,13 +25,13 @@ import platform
 import resource
 import shutil
 import smtplib
-import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 
 import aiosmtplib
+from _loopback import HOST, free_port, wait_for_port
 from engine import client_engine
 
 from smtpx.client import AsyncClient, Client, SendResult
@@ -42,25 +42,17 @@ MESSAGE = b"Subject: bench\r\nFrom: bench@example.org\r\nTo: sink@example.net\r\
 MESSAGE += LINE * ((1024 - len(MESSAGE)) // len(LINE))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_sink() -> tuple[subprocess.Popen[bytes], int]:
     sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
     port = free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    process = subprocess.Popen([sink, *user, f"127.0.0.1:{port}", "1024"])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return process, port
-        time.sleep(0.02)
-    process.kill()
-    raise SystemExit("smtp-sink did not start")
+    process = subprocess.Popen([sink, *user, f"{HOST}:{port}", "1024"])
+    try:
+        wait_for_port(port, process)
+    except SystemExit:
+        process.kill()
+        raise
+    return process, port
 
 
 def split(total: int, parts: int) -> list[int]:

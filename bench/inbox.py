@@ -42,7 +42,6 @@ import os
 import platform
 import shutil
 import smtplib
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -50,19 +49,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from _loopback import HOST, free_port, running
 
-HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
 STARTUP_TIMEOUT = 60.0  # a server opening a large store; smtp-source gets SOURCE_TIMEOUT
 SOURCE_TIMEOUT = 600.0
 WAIT_TIMEOUT = 10  # seconds the server holds a long poll
-Popen = subprocess.Popen[bytes]
 
 # Builds the store in a helper process with bench/store_search.py's corpus and
 # builder; prints the words the searches use, as JSON.
@@ -70,6 +66,7 @@ BUILD_STORE = """
 import asyncio, json, sys, time
 sys.path.insert(0, sys.argv[1])
 from store_search import Corpus, build
+
 from smtpx.store import SQLiteStore
 async def main(directory, count):
     corpus = Corpus()
@@ -87,12 +84,6 @@ asyncio.run(main(sys.argv[2], int(sys.argv[3])))
 # --- processes ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def smtpx_serve(data_dir: Path, smtp_port: int, http_port: int | None) -> list[str]:
     script = str(Path(sys.executable).with_name("smtpx"))
     command = [script, "serve", "--listen", f"{HOST}:{smtp_port}", "--data-dir", str(data_dir)]
@@ -100,32 +91,6 @@ def smtpx_serve(data_dir: Path, smtp_port: int, http_port: int | None) -> list[s
     if http_port is None:
         return [*command, "--no-http"]
     return [*command, "--http", f"{HOST}:{http_port}"]
-
-
-@contextmanager
-def running(command: list[str], ports: list[int]) -> Iterator[Popen]:
-    """The server ``command`` in its own process, once every port accepts connections."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        for port in ports:
-            while True:
-                if process.poll() is not None:
-                    raise SystemExit(f"{command[:2]} exited with {process.returncode}")
-                with socket.socket() as probe:
-                    if probe.connect_ex((HOST, port)) == 0:
-                        break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{command[:2]} did not start")
-                time.sleep(0.05)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(15)
 
 
 def build_store(data_dir: Path, count: int) -> dict[str, str | float]:
@@ -310,7 +275,9 @@ def throughput_once(mode: str, messages: int, sessions: int) -> tuple[float, str
         http_port = None if mode == "no-http" else free_port()
         ports = [smtp_port] if http_port is None else [smtp_port, http_port]
         with (
-            running(smtpx_serve(Path(directory), smtp_port, http_port), ports) as server,
+            running(
+                smtpx_serve(Path(directory), smtp_port, http_port), ports, timeout=STARTUP_TIMEOUT
+            ) as server,
             contextlib.ExitStack() as stack,
         ):
             note = ""
@@ -369,7 +336,7 @@ def main() -> None:
             )
             smtp_port, http_port = free_port(), free_port()
             command = [*smtpx_serve(data_dir, smtp_port, http_port), "--max-messages", "0"]
-            with running(command, [smtp_port, http_port]):
+            with running(command, [smtp_port, http_port], timeout=STARTUP_TIMEOUT):
                 base_url = f"http://{HOST}:{http_port}"
                 with httpx.Client(base_url=base_url, timeout=30) as client:
                     reads(client, built, args.repeat)

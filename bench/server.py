@@ -23,13 +23,13 @@ import argparse
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _loopback import HOST, free_port, running
 from engine import server_engine
 
 AIOSMTPD_SINK = """
@@ -45,24 +45,6 @@ try:
 except KeyboardInterrupt:
     pass
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit("server did not start")
 
 
 def servers(data_dir: Path) -> dict[str, list[str]]:
@@ -87,43 +69,15 @@ def cpu_seconds(pid: int) -> float:
 def measure(command: list[str], messages: int, sessions: int) -> tuple[float, float]:
     """Messages per second, and the server's CPU microseconds per message."""
     port = free_port()
-    process = subprocess.Popen(
-        [part.replace("{port}", str(port)) for part in command],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(port, process)
-        source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    loader = [source, "-d", "-s", str(sessions), "-l", "1024", "-m", str(messages)]
+    loader += ["-f", "bench@example.org", "-t", "sink@example.net", f"{HOST}:{port}"]
+    with running([part.replace("{port}", str(port)) for part in command], [port]) as process:
         cpu = cpu_seconds(process.pid)
         start = time.perf_counter()
-        subprocess.run(
-            [
-                source,
-                "-d",
-                "-s",
-                str(sessions),
-                "-l",
-                "1024",
-                "-m",
-                str(messages),
-                "-f",
-                "bench@example.org",
-                "-t",
-                "sink@example.net",
-                f"127.0.0.1:{port}",
-            ],
-            check=True,
-            timeout=600,
-        )
+        subprocess.run(loader, check=True, timeout=600)
         elapsed = time.perf_counter() - start
         return messages / elapsed, (cpu_seconds(process.pid) - cpu) * 1e6 / messages
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def main() -> None:

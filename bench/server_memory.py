@@ -38,19 +38,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from _loopback import HOST, free_port, running
+
 from smtpx.client import Client
 
-HOST = "127.0.0.1"
 STEP_TIMEOUT = 30.0  # seconds for one reply; a 50 MiB message gets MESSAGE_TIMEOUT
 MESSAGE_TIMEOUT = 300.0
 WARM_UP = 20  # connections opened and closed before the baseline: first-use allocations
-Popen = subprocess.Popen[bytes]
 
 AIOSMTPD_SINK = """
 import sys, threading
@@ -100,41 +98,9 @@ for line in sys.stdin:
 # --- processes ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def smtpx_serve(port: int, *options: str) -> list[str]:
     script = str(Path(sys.executable).with_name("smtpx"))
     return [script, "serve", "--listen", f"{HOST}:{port}", "--hostname", "bench.test", *options]
-
-
-@contextmanager
-def running(command: list[str], port: int, stdin: int | None = None) -> Iterator[Popen]:
-    """The server ``command`` in its own process, once it accepts connections."""
-    stdout = subprocess.PIPE if stdin is not None else subprocess.DEVNULL
-    process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"{command[:3]} exited with {process.returncode}")
-            with socket.socket() as probe:
-                if probe.connect_ex((HOST, port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{command[:3]} did not start")
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -236,7 +202,7 @@ class Idle:
 
 
 def idle_rss(name: str, command: list[str], port: int, count: int) -> Idle:
-    with running(command, port) as process:
+    with running(command, [port]) as process:
         warm_up(port)
         before = status_kb(process.pid, "VmRSS")
         connections = open_idle(port, count)
@@ -257,7 +223,7 @@ class Heap:
 def heap_view(kind: str, count: int) -> Heap:
     port = free_port()
     command = [sys.executable, "-c", HEAP_HELPER, kind, str(port)]
-    with running(command, port, stdin=subprocess.PIPE) as process:
+    with running(command, [port], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as process:
         assert process.stdin is not None
         assert process.stdout is not None
         if process.stdout.readline().strip() != b"ready":
@@ -337,7 +303,7 @@ SENDERS = {"smtplib (DATA)": send_smtplib, "smtpx Client (BDAT)": send_smtpx}
 
 def peak_rss(name: str, command: list[str], port: int, sent_with: str, data: bytes) -> Peak:
     send = SENDERS[sent_with]
-    with running(command, port) as process:
+    with running(command, [port]) as process:
         send(port, data[:2048])  # first-use allocations: the store, the writer thread
         before = status_kb(process.pid, "VmRSS")
         reset = reset_peak(process.pid)

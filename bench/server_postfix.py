@@ -42,7 +42,6 @@ import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from _loopback import HOST, free_port, wait_for_port
+
 POSTFIX = "/usr/sbin/postfix"
 MASTER = "/usr/lib/postfix/sbin/master"
 MASTER_CF_DIST = Path("/usr/share/postfix/master.cf.dist")
@@ -61,7 +61,6 @@ SOURCE_TIMEOUT = 600.0
 DRAIN_TIMEOUT = 300.0
 CI_POLL, CI_PATIENCE = 10.0, 20 * 60.0
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
-Popen = subprocess.Popen[bytes]
 
 MAIN_CF = """\
 # Written by bench/server_postfix.py: a throwaway Postfix instance for one run.
@@ -89,25 +88,6 @@ maillog_file_prefixes = {run}
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: Popen | None = None) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        if process is not None and process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex((HOST, port)) == 0:
-                return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"nothing listens on {HOST}:{port} after {STARTUP_TIMEOUT} s")
-        time.sleep(0.05)
 
 
 def smtp_source(port: int, messages: int, sessions: int) -> float:
@@ -231,7 +211,7 @@ def postfix_instance(port: int) -> Iterator[Path]:
         postfix(config, "check")  # creates the queue's subdirectories
         postfix(config, "start")
         try:
-            wait_for_port(port)
+            wait_for_port(port, timeout=STARTUP_TIMEOUT)
             yield run / "queue"
         finally:
             stop_postfix(config, run / "queue")
