@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from _loopback import HOST, free_port, wait_for_port
+from _loopback import HOST, free_port, running, wait_for_port
 
 POSTFIX = "/usr/sbin/postfix"
 MASTER = "/usr/lib/postfix/sbin/master"
@@ -275,17 +275,8 @@ def measure_smtpx(messages: int, sessions: int, http: bool) -> tuple[float, str]
         command += ["--listen", f"{HOST}:{port}", "--data-dir", directory]
         command += ["--hostname", "bench.test"]
         command += ["--http", f"{HOST}:{free_port()}"] if http else ["--no-http"]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for_port(port, process)
+        with running(command, [port], timeout=STARTUP_TIMEOUT):
             return smtp_source(port, messages, sessions), ""
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(15)
 
 
 def main() -> None:
