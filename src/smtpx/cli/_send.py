@@ -24,8 +24,6 @@ from ._options import connection_options, make_client
 
 # The engine's own limits, as the client's session holds MAIL and RCPT to them.
 _LIMITS = Limits()
-# RFC 5321 §4.1.1.3: the one recipient that needs no domain.
-_POSTMASTER = "postmaster"
 
 # The options that build a message, which --message does not.
 _COMPOSING = {
@@ -138,11 +136,10 @@ def prepared(
         envid=options["envid"],
         notify=notify.split(",") if notify else None,
     )
-    if submission.sender:
-        _check_path("sender", submission.sender)
+    # The null sender and a bare postmaster have nothing to be too long or malformed.
+    _check_path("sender", submission.sender)
     for recipient in submission.recipients:
-        if recipient.lower() != _POSTMASTER:
-            _check_path("recipient", recipient)
+        _check_path("recipient", recipient)
     return submission
 
 
